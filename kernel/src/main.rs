@@ -1,4 +1,170 @@
+//! The Weft kernel: boot, bring-up of every CPU, and the in-guest test and
+//! benchmark entry points. Hardware details live in `weft-arch`, memory
+//! management in `weft-mm`.
 #![no_std]
 #![no_main]
-#[panic_handler]
-fn panic(_: &core::panic::PanicInfo) -> ! { loop {} }
+
+extern crate alloc;
+
+mod boot;
+mod bootglue;
+mod irq;
+mod ktest;
+mod panic;
+mod smp;
+mod symbols;
+
+use spin::Once;
+use weft_arch::{apic, cpu, kprintln, percpu, time, trap};
+use weft_mm::{Region, RegionKind};
+
+/// Boot information, copied out of bootloader memory.
+pub static BOOT_INFO: Once<boot::BootInfo> = Once::new();
+
+/// The boot information (after early boot).
+pub fn boot_info() -> &'static boot::BootInfo {
+    BOOT_INFO
+        .get()
+        .expect("boot info used before it was collected")
+}
+
+/// Kernel stack size for the boot CPU and the APs' first threads.
+pub const KSTACK_PAGES: usize = 16;
+/// Stack size of the double-fault / NMI / machine-check stacks.
+pub const IST_PAGES: usize = 4;
+
+fn mm_log(args: core::fmt::Arguments) {
+    kprintln!("{}", args);
+}
+
+/// Entry point from the bootloader (boot CPU, on the bootloader's stack).
+#[unsafe(no_mangle)]
+extern "C" fn kmain() -> ! {
+    percpu::install(0, 0);
+    weft_arch::serial::init();
+    cpu::enable_features();
+    trap::init_idt();
+    kprintln!("weft {}: booting", env!("CARGO_PKG_VERSION"));
+
+    let mut regions = [Region {
+        base: 0,
+        len: 0,
+        kind: RegionKind::Reserved,
+    }; 256];
+    let (hhdm, n) = boot::early_memory(&mut regions);
+    weft_arch::backtrace::set_hhdm_offset(hhdm);
+    bootglue::init_memory(hhdm, &regions[..n], mm_log);
+
+    let info = boot::collect(hhdm, &regions[..n]);
+    BOOT_INFO.call_once(|| info);
+
+    // Leave the bootloader's stack (it is reclaimed once every CPU is up).
+    let stack = weft_mm::alloc_kernel_stack(KSTACK_PAGES)
+        .expect("no memory for the boot CPU's kernel stack");
+    let top = stack.top();
+    core::mem::forget(stack);
+    bootglue::run_on_stack(top, kmain_on_kernel_stack, 0)
+}
+
+extern "C" fn kmain_on_kernel_stack(_: usize, _: usize) -> ! {
+    let info = boot_info();
+    kprintln!(
+        "boot: {} ({}), hhdm {:#x}, kernel at {:#x} (phys {:#x}), cmdline {:?}",
+        info.bootloader,
+        info.firmware,
+        info.hhdm_offset,
+        info.kernel_virt,
+        info.kernel_phys,
+        info.cmdline
+    );
+    smp::init_cpu_tables(0);
+
+    let hz = time::calibrate();
+    kprintln!(
+        "time: TSC {}.{:03} MHz (calibrated against the PIT)",
+        hz / 1_000_000,
+        (hz / 1000) % 1000
+    );
+    let nsyms = symbols::init(info.kernel_file);
+    kprintln!("symbols: {nsyms} functions");
+
+    let madt = weft_arch::acpi::parse_madt(info.rsdp_phys, weft_mm::map_firmware)
+        .unwrap_or_else(|e| panic!("acpi: {e}"));
+    kprintln!(
+        "acpi: {} processors, {} I/O APICs, {} overrides, LAPIC at {:#x}",
+        madt.processors.len(),
+        madt.ioapics.len(),
+        madt.overrides.len(),
+        madt.lapic_phys
+    );
+    irq::init();
+    smp::init_local_apic(&madt);
+    let tpm = apic::calibrate_timer();
+    kprintln!(
+        "apic: {} mode, timer {} ticks/ms (div 16), tsc-deadline {}",
+        if apic::is_x2apic() { "x2APIC" } else { "xAPIC" },
+        tpm,
+        if apic::deadline_mode() { "yes" } else { "no" }
+    );
+    for io in &madt.ioapics {
+        let virt = weft_mm::map_mmio(io.phys, 0x20) as u64;
+        let n = weft_arch::ioapic::init(virt, io.gsi_base);
+        kprintln!(
+            "ioapic: id {} at {:#x}, GSI {}..{}",
+            io.id,
+            io.phys,
+            io.gsi_base,
+            io.gsi_base + n
+        );
+    }
+    ACPI.call_once(|| madt);
+
+    let online = smp::start_aps();
+    kprintln!("smp: {} cpus online", online);
+    irq::start_tick();
+    cpu::enable_interrupts();
+
+    let reclaimed = bootglue::reclaim_bootloader_memory(&info.regions);
+    let st = weft_mm::stats();
+    kprintln!(
+        "mm: reclaimed {} KiB of bootloader memory; {} of {} frames free, heap {} KiB used of {} KiB",
+        reclaimed * 4,
+        st.free_frames,
+        st.total_frames,
+        st.heap_used / 1024,
+        st.heap_capacity / 1024
+    );
+
+    let cmd = info.cmdline.as_str();
+    if let Some(filter) = ktest::requested(cmd) {
+        let ok = ktest::run(filter, cmd);
+        shutdown(ok);
+    }
+    kprintln!("weft: boot complete; nothing to run yet, idling (Ctrl-A X leaves QEMU)");
+    idle_loop()
+}
+
+/// The parsed MADT.
+pub static ACPI: Once<weft_arch::acpi::MadtInfo> = Once::new();
+
+/// Halts this CPU between interrupts, forever.
+pub fn idle_loop() -> ! {
+    loop {
+        cpu::enable_and_halt();
+    }
+}
+
+/// Ends the run: reports, then asks QEMU to exit (success or failure).
+pub fn shutdown(success: bool) -> ! {
+    cpu::disable_interrupts();
+    kprintln!(
+        "weft: shutting down ({})",
+        if success { "success" } else { "failure" }
+    );
+    weft_arch::qemu::exit(if success {
+        weft_arch::qemu::EXIT_SUCCESS
+    } else {
+        weft_arch::qemu::EXIT_FAILURE
+    });
+    cpu::halt_forever()
+}

@@ -1,0 +1,215 @@
+# Weft: build, run and test. `make help` lists the targets and variables.
+#
+# Artifacts (docs/conventions.md):
+#   target/x86_64-unknown-none/release/weft-kernel   the kernel
+#   target/x86_64-unknown-none/release/weft-loader   the direct-boot loader (Multiboot1)
+#   build/initramfs.tar                               the initramfs (ustar)
+# QEMU is driven by tools/runner (weft-runner), which streams the serial output,
+# judges test runs and writes logs to build/logs/.
+
+# ---- knobs ---------------------------------------------------------------------
+SMP        ?= 4
+MEM        ?= 256M
+ICOUNT     ?= 0
+# RUN: program (and arguments) for init to start, passed as `RUN=<...>` at the
+# end of the kernel command line (user space comes in later issues).
+RUN        ?=
+# EXTRA: extra kernel command-line words, for every target that boots.
+EXTRA      ?=
+# TEST: run only the in-guest tests whose name contains this (cmdline `test=<TEST>`).
+TEST       ?=
+# LIMINE_DIR: a Limine binary release directory for `make iso` / `make usb`.
+LIMINE_DIR ?=
+# QEMU_ARGS: extra QEMU arguments, e.g. QEMU_ARGS="-d int,cpu_reset -D build/qemu.log".
+QEMU_ARGS  ?=
+# UEFI=1: `make run-iso` / `run-usb` boot through OVMF instead of SeaBIOS.
+UEFI       ?= 0
+# Per-run timeout (seconds) of the guest runs in `make test` and `make bench`.
+TIMEOUT       ?= 300
+BENCH_TIMEOUT ?= 600
+# Guest test matrix of `make test`: SMP:MEM pairs.
+TEST_MATRIX   ?= 1:256M 2:256M 4:256M 4:4G
+
+CARGO   ?= cargo
+KTARGET := x86_64-unknown-none
+KDIR    := target/$(KTARGET)/release
+KERNEL  := $(KDIR)/weft-kernel
+LOADER  := $(KDIR)/weft-loader
+BUILD   := build
+ROOTFS  := $(BUILD)/rootfs
+INITRAMFS := $(BUILD)/initramfs.tar
+RUNNER  := target/debug/weft-runner
+LOGS    := $(BUILD)/logs
+
+# Artifacts live in the default target/ whatever the caller's environment says.
+export CARGO_TARGET_DIR := $(CURDIR)/target
+
+on = $(filter 1 y yes true on,$(1))
+
+# `make run` boots one CPU unless SMP was given explicitly; `make run-smp` uses $(SMP).
+RUN_SMP := $(if $(filter command line environment environment override,$(origin SMP)),$(SMP),1)
+
+# Kernel command lines (docs/conventions.md). RUN goes last so that it can take
+# the rest of the line.
+TEST_CMDLINE  := $(strip test$(if $(TEST),=$(TEST)) $(EXTRA))
+BENCH_CMDLINE := $(strip bench $(EXTRA))
+RUN_CMDLINE   := $(strip $(EXTRA) $(if $(RUN),RUN=$(RUN)))
+
+RUNNER_BOOT := --loader $(LOADER) --kernel $(KERNEL) --initramfs $(INITRAMFS) --module-cmdline initramfs \
+	$(foreach a,$(QEMU_ARGS),--qemu-arg=$(a))
+ICOUNT_FLAG := $(if $(call on,$(ICOUNT)),--icount)
+
+.DEFAULT_GOAL := all
+.PHONY: all help deps kernel loader runner initramfs build \
+	run run-smp test check test-guest bench debug iso usb run-iso run-usb clean
+
+all: kernel loader initramfs runner
+
+help:
+	@echo 'Targets:'
+	@echo '  make deps        install the pinned Rust toolchain, QEMU and musl-gcc (once)'
+	@echo '  make kernel      cargo build --release -p weft-kernel --target $(KTARGET)'
+	@echo '  make loader      cargo build --release -p weft-loader --target $(KTARGET)'
+	@echo '  make initramfs   $(INITRAMFS) from $(ROOTFS)/'
+	@echo '  make run         boot under QEMU, serial on this terminal (1 CPU; Ctrl-A X quits)'
+	@echo '  make run-smp     the same with SMP=$(SMP) CPUs'
+	@echo '  make test        fmt, clippy (host + kernel target), cargo test, then the'
+	@echo '                   in-guest tests for TEST_MATRIX=$(TEST_MATRIX)'
+	@echo '  make test-guest  only the in-guest test matrix'
+	@echo '  make bench       in-guest benchmarks at SMP=$(SMP) (ICOUNT=1 adds an -icount pass)'
+	@echo '  make debug       QEMU halted with a gdb server, gdb attached (tools/gdb/weft.gdb)'
+	@echo '  make iso / usb   build/weft.iso / build/weft.img with real Limine (LIMINE_DIR=...)'
+	@echo '  make run-iso / run-usb   boot those images under QEMU (SeaBIOS; UEFI=1 for OVMF)'
+	@echo '  make clean'
+	@echo 'Variables: SMP=$(SMP) MEM=$(MEM) ICOUNT=$(ICOUNT) TEST=$(TEST) RUN=$(RUN) EXTRA=$(EXTRA)'
+	@echo '           TIMEOUT=$(TIMEOUT) QEMU_ARGS=$(QEMU_ARGS) LIMINE_DIR=$(LIMINE_DIR)'
+
+# ---- dependencies ------------------------------------------------------------------
+deps: $(BUILD)/.deps-stamp
+
+$(BUILD)/.deps-stamp: ci/install-deps.sh rust-toolchain.toml
+	@mkdir -p $(BUILD)
+	bash ci/install-deps.sh
+	@touch $@
+
+# ---- builds (cargo decides what is fresh) --------------------------------------------
+kernel: deps
+	$(CARGO) build --release -p weft-kernel --target $(KTARGET)
+
+loader: deps
+	$(CARGO) build --release -p weft-loader --target $(KTARGET)
+
+runner: deps
+	$(CARGO) build -p weft-runner
+
+build: all
+
+# ---- initramfs -------------------------------------------------------------------------
+# The staging directory $(ROOTFS)/ is rebuilt from scratch every time and packed
+# as ustar with fixed owners, order and times, so the archive is reproducible.
+#
+# >>> USER PROGRAMS (later issues) >>>
+# Build user programs with their own rules and add the resulting executables to
+# USER_BINS (USER_BINS += path/to/prog); each is installed as /bin/<file name>.
+# Other files for the image go to ROOTFS_FILES as `source:/dest/path` pairs.
+USER_BINS    :=
+ROOTFS_FILES :=
+# <<< USER PROGRAMS <<<
+
+initramfs: $(USER_BINS) $(foreach f,$(ROOTFS_FILES),$(firstword $(subst :, ,$(f))))
+	@rm -rf $(ROOTFS)
+	@mkdir -p $(ROOTFS)/bin $(ROOTFS)/etc
+	@printf 'Welcome to Weft.\n' > $(ROOTFS)/etc/motd
+	$(if $(USER_BINS),install -m 0755 $(USER_BINS) $(ROOTFS)/bin/)
+	$(foreach f,$(ROOTFS_FILES),install -D -m 0644 $(firstword $(subst :, ,$(f))) $(ROOTFS)$(lastword $(subst :, ,$(f)));)
+	@cd $(ROOTFS) && tar --format=ustar --sort=name --owner=0 --group=0 --numeric-owner \
+		--mode=u+rwX,go+rX,go-w \
+		--mtime=@1767225600 -cf ../initramfs.tar.tmp $$(ls -A)
+	@mv $(INITRAMFS).tmp $(INITRAMFS)
+	@echo "initramfs: $(INITRAMFS) ($$(tar -tf $(INITRAMFS) | wc -l) entries)"
+
+# ---- running --------------------------------------------------------------------------
+run: kernel loader initramfs runner
+	$(RUNNER) --mode run --smp $(RUN_SMP) --mem $(MEM) --cmdline '$(RUN_CMDLINE)' \
+		$(ICOUNT_FLAG) $(RUNNER_BOOT) --log $(LOGS)/run.log
+
+run-smp: kernel loader initramfs runner
+	$(RUNNER) --mode run --smp $(SMP) --mem $(MEM) --cmdline '$(RUN_CMDLINE)' \
+		$(ICOUNT_FLAG) $(RUNNER_BOOT) --log $(LOGS)/run.log
+
+# ---- testing --------------------------------------------------------------------------
+# Host checks first (fast failures), then the guest matrix. Every guest run
+# goes ahead even if an earlier one failed; `weft-runner summarize` then prints
+# the per-run table and the closing `<N> passed, <M> failed` line, and fails
+# if anything failed.
+test: deps
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --release --target $(KTARGET) -p weft-kernel -p weft-loader -p weft-arch -p weft-mm -- -D warnings
+	$(CARGO) test
+	@$(MAKE) --no-print-directory test-guest
+
+check: test
+
+test-guest: kernel loader initramfs runner
+	@rm -rf $(BUILD)/results && mkdir -p $(BUILD)/results $(LOGS)
+	@for cfg in $(TEST_MATRIX); do \
+		smp=$${cfg%%:*}; mem=$${cfg#*:}; \
+		echo "==== guest tests: smp=$$smp mem=$$mem cmdline='$(TEST_CMDLINE)' ===="; \
+		$(RUNNER) --mode test --smp $$smp --mem $$mem --timeout $(TIMEOUT) \
+			--cmdline "$(TEST_CMDLINE) cpus=$$smp" $(ICOUNT_FLAG) $(RUNNER_BOOT) \
+			--log $(LOGS)/test-smp$$smp-$$mem.log \
+			--result $(BUILD)/results/smp$$smp-$$mem.txt || true; \
+	done
+	@$(RUNNER) summarize $(foreach c,$(TEST_MATRIX),$(BUILD)/results/smp$(firstword $(subst :, ,$(c)))-$(lastword $(subst :, ,$(c))).txt)
+
+# ---- benchmarks -----------------------------------------------------------------------
+# Plain TCG first; with ICOUNT=1 a second pass under -icount shift=0
+# (deterministic virtual time, one host thread for all vCPUs). Values never fail.
+bench: kernel loader initramfs runner
+	@mkdir -p $(LOGS)
+	$(RUNNER) --mode bench --smp $(SMP) --mem $(MEM) --timeout $(BENCH_TIMEOUT) \
+		--cmdline '$(BENCH_CMDLINE)' $(RUNNER_BOOT) --log $(LOGS)/bench-tcg.log
+	$(if $(call on,$(ICOUNT)),$(RUNNER) --mode bench --smp $(SMP) --mem $(MEM) --timeout $(BENCH_TIMEOUT) \
+		--cmdline '$(BENCH_CMDLINE)' --icount $(RUNNER_BOOT) --log $(LOGS)/bench-icount.log)
+
+# ---- debugging ------------------------------------------------------------------------
+# QEMU starts halted (-s -S) in the background with its serial output in
+# $(LOGS)/debug-serial.log; gdb loads the kernel symbols, connects and stops
+# at the kernel entry (tools/gdb/weft.gdb). Quitting gdb ends QEMU.
+debug: kernel loader initramfs runner
+	@command -v gdb >/dev/null 2>&1 || { echo "make debug: gdb is missing (apt-get install gdb)"; exit 1; }
+	@mkdir -p $(LOGS)
+	@rm -f $(BUILD)/debug-qemu.pid
+	@echo "make debug: serial output goes to $(LOGS)/debug-serial.log (tail -f it in another terminal)"
+	@$(RUNNER) --mode run --gdb --quiet --smp $(RUN_SMP) --mem $(MEM) --cmdline '$(RUN_CMDLINE)' \
+		$(ICOUNT_FLAG) $(RUNNER_BOOT) --qemu-arg=-pidfile --qemu-arg=$(BUILD)/debug-qemu.pid \
+		--log $(LOGS)/debug-serial.log </dev/null >/dev/null 2>$(LOGS)/debug-qemu.err & \
+	runner=$$!; \
+	gdb -q $(KERNEL) -x tools/gdb/weft.gdb; \
+	if [ -f $(BUILD)/debug-qemu.pid ]; then kill "$$(cat $(BUILD)/debug-qemu.pid)" 2>/dev/null || true; fi; \
+	wait $$runner 2>/dev/null || true
+
+# ---- bootable images with real Limine ---------------------------------------------------
+iso: kernel initramfs
+	LIMINE_DIR='$(LIMINE_DIR)' KERNEL=$(KERNEL) INITRAMFS=$(INITRAMFS) bash ci/limine-image.sh iso
+
+usb: kernel initramfs
+	LIMINE_DIR='$(LIMINE_DIR)' KERNEL=$(KERNEL) INITRAMFS=$(INITRAMFS) bash ci/limine-image.sh usb
+
+# Boot the images under QEMU (SeaBIOS, or OVMF with UEFI=1). Limine's menu draws
+# on the display, which is off by default (-display none): its default entry (the
+# first in limine.conf, empty cmdline) boots after the timeout. To see the menu and
+# choose another entry: QEMU_ARGS="-vga std -display gtk" (or -display curses).
+run-iso: iso runner
+	$(RUNNER) --mode run --image $(BUILD)/weft.iso $(if $(call on,$(UEFI)),--uefi) \
+		--smp $(SMP) --mem $(MEM) $(foreach a,$(QEMU_ARGS),--qemu-arg=$(a)) --log $(LOGS)/run-iso.log
+
+run-usb: usb runner
+	$(RUNNER) --mode run --image $(BUILD)/weft.img $(if $(call on,$(UEFI)),--uefi) \
+		--smp $(SMP) --mem $(MEM) $(foreach a,$(QEMU_ARGS),--qemu-arg=$(a)) --log $(LOGS)/run-usb.log
+
+# ---- cleaning -------------------------------------------------------------------------
+clean:
+	$(CARGO) clean
+	rm -rf $(BUILD)

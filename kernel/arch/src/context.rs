@@ -1,0 +1,191 @@
+//! Thread execution contexts and the context switch, with the invariants checked at
+//! run time so that the scheduler (safe code) cannot resume a context twice, resume
+//! one that is running, or free a stack that is in use.
+//!
+//! A [`Context`] owns its kernel stack (anything implementing the unsafe trait
+//! [`StackMemory`]), the saved stack pointer while it is switched out, the user FS
+//! base, and optionally a user FPU/SSE/AVX save area. [`switch`] saves the running
+//! context and resumes another; the code that runs next (on whichever CPU) first
+//! calls [`finish_switch`] internally, which marks the previous context resumable
+//! only once its registers are completely saved (Linux's `switch_to(prev, next, last)`
+//! idea: the "last" context is handed over through the per-CPU area).
+
+use alloc::boxed::Box;
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+use crate::percpu;
+
+/// Memory usable as a kernel stack.
+///
+/// # Safety
+/// `top()` must return the 16-byte-aligned top of a mapped, writable region of at
+/// least a few KiB that nothing else uses for as long as the value lives.
+pub unsafe trait StackMemory: Send + Sync {
+    /// The initial stack pointer (one past the highest usable byte).
+    fn top(&self) -> u64;
+}
+
+const NOT_RUNNING: usize = usize::MAX;
+
+/// A user FPU/SSE/AVX save area (XSAVE needs 64-byte alignment).
+#[repr(C, align(64))]
+pub struct FpuArea(pub [u8; 4096]);
+
+/// One thread's execution context.
+pub struct Context {
+    /// Saved stack pointer while switched out.
+    rsp: AtomicU64,
+    /// True while the context is switched out with a complete saved state.
+    resumable: AtomicBool,
+    /// CPU the context is running on, or NOT_RUNNING.
+    running_on: AtomicUsize,
+    /// User FS base (TLS pointer), loaded on switch-in.
+    pub fs_base: AtomicU64,
+    stack: Option<Box<dyn StackMemory>>,
+    fpu: Option<Box<FpuArea>>,
+}
+
+impl Context {
+    /// The context of code that is already running on this CPU (boot or idle code
+    /// on its current stack): it gets a saved state the first time it is switched out.
+    pub fn current_cpu() -> Context {
+        Context {
+            rsp: AtomicU64::new(0),
+            resumable: AtomicBool::new(false),
+            running_on: AtomicUsize::new(percpu::cpu_id()),
+            fs_base: AtomicU64::new(0),
+            stack: None,
+            fpu: None,
+        }
+    }
+
+    /// A new context that starts by calling `entry(a, b)` on `stack`. `entry` must
+    /// never return (threads end by switching away for good).
+    pub fn new(
+        stack: Box<dyn StackMemory>,
+        entry: extern "C" fn(usize, usize) -> !,
+        a: usize,
+        b: usize,
+    ) -> Context {
+        let top = stack.top();
+        // SAFETY: `StackMemory` guarantees `top` is the aligned top of writable,
+        // exclusively owned stack memory, and this context now owns it.
+        let rsp = unsafe { crate::switch::init_stack(top, entry, a, b) };
+        Context {
+            rsp: AtomicU64::new(rsp),
+            resumable: AtomicBool::new(true),
+            running_on: AtomicUsize::new(NOT_RUNNING),
+            fs_base: AtomicU64::new(0),
+            stack: Some(stack),
+            fpu: None,
+        }
+    }
+
+    /// Gives this context a user FPU state (initial values as for a new program).
+    pub fn with_fpu(mut self) -> Context {
+        let mut area = Box::new(FpuArea([0; 4096]));
+        crate::switch::fpu_init_area(&mut area.0);
+        self.fpu = Some(area);
+        self
+    }
+
+    /// Top of this context's kernel stack (0 for a `current_cpu` context).
+    pub fn stack_top(&self) -> u64 {
+        self.stack.as_ref().map_or(0, |s| s.top())
+    }
+
+    /// Whether the context is running on some CPU right now.
+    pub fn is_running(&self) -> bool {
+        self.running_on.load(Ordering::Acquire) != NOT_RUNNING
+    }
+}
+
+impl Drop for Context {
+    fn drop(&mut self) {
+        // Freeing a stack that some CPU is executing on would be fatal later and far
+        // away; stop right here instead.
+        assert!(!self.is_running(), "dropping a running context");
+    }
+}
+
+/// Switches from `prev` (the context running on this CPU) to `next`. Returns when
+/// some CPU switches back to `prev`. Interrupts are disabled across the switch and
+/// restored afterwards.
+///
+/// Panics if `prev` is not running on this CPU or `next` is not resumable (running
+/// somewhere, or being switched out right now on another CPU).
+pub fn switch(prev: &Context, next: &Context) {
+    let irq = crate::cpu::irq_save();
+    let me = percpu::cpu_id();
+    assert_eq!(
+        prev.running_on.load(Ordering::Acquire),
+        me,
+        "switch: prev is not running on this cpu"
+    );
+    assert!(
+        next.resumable
+            .compare_exchange(true, false, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok(),
+        "switch: next context is not resumable"
+    );
+    next.running_on.store(me, Ordering::Release);
+    if let Some(f) = prev.fpu.as_ref() {
+        // SAFETY: the area is 64-byte aligned and 4 KiB, enough for any XSAVE layout
+        // Weft enables; this CPU's FPU registers belong to `prev`.
+        unsafe { crate::switch::fpu_save(f.0.as_ptr() as *mut u8) };
+    }
+    let fs = next.fs_base.load(Ordering::Relaxed);
+    if fs != prev.fs_base.load(Ordering::Relaxed) {
+        // SAFETY: FS_BASE only affects user-mode (and explicit fs:) accesses; the
+        // kernel does not use FS.
+        unsafe { crate::cpu::wrmsr(crate::cpu::msr::FS_BASE, fs) };
+    }
+    if let Some(f) = next.fpu.as_ref() {
+        // SAFETY: the area holds an image saved by `fpu_save` or initialised by
+        // `fpu_init_area`.
+        unsafe { crate::switch::fpu_restore(f.0.as_ptr()) };
+    }
+    if next.stack.is_some() {
+        crate::gdt::set_rsp0(percpu::this(), next.stack_top());
+        percpu::this()
+            .kernel_stack_top
+            .store(next.stack_top(), Ordering::Relaxed);
+    }
+    percpu::this()
+        .switch_prev
+        .store(prev as *const Context as usize, Ordering::Relaxed);
+    // SAFETY: `next` was resumable (checked and claimed above), so its saved stack
+    // pointer is a complete switched-out state on a stack it owns; `prev` is running
+    // here, so saving into it is what the protocol expects; interrupts are off.
+    unsafe { crate::switch::switch_stacks(prev.rsp.as_ptr(), next.rsp.load(Ordering::Acquire)) };
+    finish_switch();
+    crate::cpu::irq_restore(irq);
+}
+
+/// Marks the context this CPU just left as resumable. Runs right after every
+/// switch, in the context switched to (also at the start of a new context).
+pub fn finish_switch() {
+    let pc = percpu::this();
+    let prev = pc.switch_prev.swap(0, Ordering::Relaxed) as *const Context;
+    if prev.is_null() {
+        return;
+    }
+    // SAFETY: `switch` stored a pointer to `prev`, which its caller keeps alive
+    // until `prev` is resumable again (the context is still marked running, so it
+    // cannot be dropped: `Drop` asserts that).
+    let prev = unsafe { &*prev };
+    prev.running_on.store(NOT_RUNNING, Ordering::Release);
+    prev.resumable.store(true, Ordering::Release);
+}
+
+/// Switches to `next` for good: `prev` is never resumed. Its owner may free it once
+/// [`Context::is_running`] turns false.
+pub fn exit_to(prev: &Context, next: &Context) -> ! {
+    switch(prev, next);
+    panic!("a context that exited was resumed");
+}
+
+#[unsafe(no_mangle)]
+extern "C" fn weft_context_started() {
+    finish_switch();
+}
