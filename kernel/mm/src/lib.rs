@@ -139,7 +139,9 @@ pub(crate) fn flush_kernel_range(start: u64, end: u64) {
 /// the usable memory, copies the bootloader's upper-half page tables into the kernel page
 /// table and loads it (this CPU only), and sets up the kernel heap (so `alloc` works
 /// afterwards). CR4 is not touched. Problems in the memory map are reported through
-/// `log_fn` (which must not allocate); fatal problems panic with a message.
+/// `log_fn` (which must not allocate; every message starts with "mm: ", and later mm
+/// messages, e.g. from [`reclaim_bootloader_memory`], use it too); fatal problems panic
+/// with a message starting with "mm:".
 ///
 /// # Safety
 /// Call once, on the BSP, with interrupts off, on the bootloader's page tables (which map

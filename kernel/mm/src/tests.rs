@@ -133,7 +133,7 @@ fn global_lifecycle() {
     assert!(logs.iter().any(|l| l.contains("length 0")), "{logs:?}");
     assert!(
         logs.iter()
-            .any(|l| l.starts_with("mm: ") && l.contains("MiB usable")),
+            .any(|l| l.starts_with("mm: ") && l.contains("MiB usable in")),
         "{logs:?}"
     );
 

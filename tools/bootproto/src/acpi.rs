@@ -80,7 +80,9 @@ pub fn sdt_header(bytes: &[u8]) -> Option<SdtHeader> {
 /// The table addresses listed in an RSDT (`wide == false`, 32-bit entries) or XSDT
 /// (`wide == true`, 64-bit entries). `table` is the whole table, header included.
 pub fn root_entries(table: &[u8], wide: bool) -> impl Iterator<Item = u64> + '_ {
-    let len = sdt_header(table).map_or(0, |h| h.length as usize).min(table.len());
+    let len = sdt_header(table)
+        .map_or(0, |h| h.length as usize)
+        .min(table.len());
     let step = if wide { 8 } else { 4 };
     (SDT_HEADER_SIZE..len)
         .step_by(step)
@@ -173,15 +175,11 @@ pub fn parse_madt(table: &[u8]) -> Option<Madt> {
         }
         let e = &table[off..off + elen];
         match kind {
-            MADT_LOCAL_APIC if elen >= 8 => {
-                if read_u32(e, 4)? & MADT_ENABLED != 0 {
-                    madt.add_cpu(u32::from(e[2]), u32::from(e[3]));
-                }
+            MADT_LOCAL_APIC if elen >= 8 && read_u32(e, 4)? & MADT_ENABLED != 0 => {
+                madt.add_cpu(u32::from(e[2]), u32::from(e[3]));
             }
-            MADT_LOCAL_X2APIC if elen >= 16 => {
-                if read_u32(e, 8)? & MADT_ENABLED != 0 {
-                    madt.add_cpu(read_u32(e, 12)?, read_u32(e, 4)?);
-                }
+            MADT_LOCAL_X2APIC if elen >= 16 && read_u32(e, 8)? & MADT_ENABLED != 0 => {
+                madt.add_cpu(read_u32(e, 12)?, read_u32(e, 4)?);
             }
             MADT_IO_APIC if elen >= 12 && madt.nioapics < MAX_IOAPICS => {
                 madt.ioapics[madt.nioapics] = MadtIoApic {
@@ -268,7 +266,7 @@ mod tests {
                 xsdt: 0
             }
         );
-        assert_eq!(find_rsdp(&vec![0u8; 64]), None);
+        assert_eq!(find_rsdp(&[0u8; 64]), None);
     }
 
     #[test]
@@ -301,11 +299,17 @@ mod tests {
         body.extend(0x2000u32.to_le_bytes());
         let rsdt = sdt(b"RSDT", &body);
         assert!(checksum_ok(&rsdt));
-        assert_eq!(root_entries(&rsdt, false).collect::<Vec<_>>(), vec![0x1000, 0x2000]);
+        assert_eq!(
+            root_entries(&rsdt, false).collect::<Vec<_>>(),
+            vec![0x1000, 0x2000]
+        );
         let mut body = Vec::new();
         body.extend(0x1_0000_0000u64.to_le_bytes());
         let xsdt = sdt(b"XSDT", &body);
-        assert_eq!(root_entries(&xsdt, true).collect::<Vec<_>>(), vec![0x1_0000_0000]);
+        assert_eq!(
+            root_entries(&xsdt, true).collect::<Vec<_>>(),
+            vec![0x1_0000_0000]
+        );
         assert_eq!(root_entries(&xsdt[..10], true).count(), 0);
     }
 

@@ -154,10 +154,16 @@ mod tests {
     fn kernel_goes_high_and_reclaimable_blocks_coalesce_below_it() {
         let mut a = alloc_over(&[(0x1000, 0x9f000), (MIB, 128 * MIB - 0x20000)]);
         let top = 128 * MIB - 0x20000;
-        let k = a.alloc(0x23456, PAGE_SIZE, 4 * GIB, ExecutableAndModules).unwrap();
+        let k = a
+            .alloc(0x23456, PAGE_SIZE, 4 * GIB, ExecutableAndModules)
+            .unwrap();
         assert_eq!(k, top - 0x24000);
-        let t1 = a.alloc(0x1000, PAGE_SIZE, 4 * GIB, BootloaderReclaimable).unwrap();
-        let t2 = a.alloc(0x10000, PAGE_SIZE, 4 * GIB, BootloaderReclaimable).unwrap();
+        let t1 = a
+            .alloc(0x1000, PAGE_SIZE, 4 * GIB, BootloaderReclaimable)
+            .unwrap();
+        let t2 = a
+            .alloc(0x10000, PAGE_SIZE, 4 * GIB, BootloaderReclaimable)
+            .unwrap();
         assert_eq!(t1, k - 0x1000);
         assert_eq!(t2, t1 - 0x10000);
         assert_eq!(
@@ -172,9 +178,13 @@ mod tests {
     #[test]
     fn limit_selects_low_memory_for_the_trampoline() {
         let mut a = alloc_over(&[(0x1000, 0x9f000), (MIB, 64 * MIB)]);
-        let t = a.alloc(0x1000, PAGE_SIZE, MIB, BootloaderReclaimable).unwrap();
+        let t = a
+            .alloc(0x1000, PAGE_SIZE, MIB, BootloaderReclaimable)
+            .unwrap();
         assert_eq!(t, 0x9e000);
-        let hi = a.alloc(0x1000, PAGE_SIZE, 4 * GIB, BootloaderReclaimable).unwrap();
+        let hi = a
+            .alloc(0x1000, PAGE_SIZE, 4 * GIB, BootloaderReclaimable)
+            .unwrap();
         assert_eq!(hi, 64 * MIB - 0x1000);
         assert_eq!(a.carves().len(), 2);
     }
@@ -200,7 +210,9 @@ mod tests {
     #[test]
     fn memory_above_the_limit_is_not_used() {
         let mut a = alloc_over(&[(MIB, 3 * GIB), (4 * GIB, 9 * GIB)]);
-        let k = a.alloc(MIB, PAGE_SIZE, 4 * GIB, ExecutableAndModules).unwrap();
+        let k = a
+            .alloc(MIB, PAGE_SIZE, 4 * GIB, ExecutableAndModules)
+            .unwrap();
         assert_eq!(k, 3 * GIB - MIB);
     }
 
@@ -213,13 +225,21 @@ mod tests {
         let mut m = MemoryMap::<16>::new();
         b.build(&mut m).unwrap();
         let mut a: TopDown<8, 8> = TopDown::from_map(&m).unwrap();
-        let k = a.alloc(0x3000, PAGE_SIZE, 4 * GIB, ExecutableAndModules).unwrap();
-        let s = a.alloc(0x4000, PAGE_SIZE, 4 * GIB, BootloaderReclaimable).unwrap();
+        let k = a
+            .alloc(0x3000, PAGE_SIZE, 4 * GIB, ExecutableAndModules)
+            .unwrap();
+        let s = a
+            .alloc(0x4000, PAGE_SIZE, 4 * GIB, BootloaderReclaimable)
+            .unwrap();
         for c in a.carves() {
             b.carve(c.base, c.length, c.kind).unwrap();
         }
         b.build(&mut m).unwrap();
-        let e: Vec<_> = m.entries().iter().map(|r| (r.base, r.end(), r.kind)).collect();
+        let e: Vec<_> = m
+            .entries()
+            .iter()
+            .map(|r| (r.base, r.end(), r.kind))
+            .collect();
         assert_eq!(
             e,
             vec![
@@ -238,7 +258,8 @@ mod tests {
         a.add_range(0x1000, 0x10000).unwrap();
         a.add_range(0x1800, 0x1900).unwrap(); // empty after alignment: no slot needed
         assert_eq!(a.add_range(MIB, 2 * MIB), Err(AllocError::TooManyRanges));
-        a.alloc(0x1000, PAGE_SIZE, 4 * GIB, ExecutableAndModules).unwrap();
+        a.alloc(0x1000, PAGE_SIZE, 4 * GIB, ExecutableAndModules)
+            .unwrap();
         assert_eq!(
             a.alloc(0x1000, PAGE_SIZE, 4 * GIB, ExecutableAndModules),
             Err(AllocError::TooManyRanges)

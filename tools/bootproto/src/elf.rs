@@ -160,8 +160,7 @@ pub fn parse(file: &[u8]) -> Result<Executable, ElfError> {
         if seg.vaddr < MIN_KERNEL_VADDR || seg.vaddr.checked_add(seg.memsz).is_none() {
             return Err(ElfError::NotHigherHalf);
         }
-        *exe
-            .segments
+        *exe.segments
             .get_mut(exe.count)
             .ok_or(ElfError::TooManySegments)? = seg;
         exe.count += 1;
@@ -266,7 +265,10 @@ pub(crate) mod tests {
             parse(&make_elf(&[(u64::MAX - 8, 0x10, 0x10, PF_R)], 2)).unwrap_err(),
             ElfError::NotHigherHalf
         );
-        assert_eq!(parse(&make_elf(&[], 2)).unwrap_err(), ElfError::NoLoadSegments);
+        assert_eq!(
+            parse(&make_elf(&[], 2)).unwrap_err(),
+            ElfError::NoLoadSegments
+        );
         let mut f = good.clone();
         f.truncate(f.len() - 4); // segment data cut short
         assert_eq!(parse(&f).unwrap_err(), ElfError::BadSegment);

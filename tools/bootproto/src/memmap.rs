@@ -215,7 +215,10 @@ impl<const N: usize> MemoryMap<N> {
     }
 
     fn push(&mut self, r: Region) -> Result<(), MemMapError> {
-        let slot = self.entries.get_mut(self.len).ok_or(MemMapError::OutputFull)?;
+        let slot = self
+            .entries
+            .get_mut(self.len)
+            .ok_or(MemMapError::OutputFull)?;
         *slot = r;
         self.len += 1;
         Ok(())
@@ -287,9 +290,9 @@ impl<const N: usize> MemoryMap<N> {
         let e = self.entries();
         e.iter().all(|r| r.length > 0)
             && e.windows(2).all(|w| w[0].end() <= w[1].base)
-            && e.iter().filter(|r| r.kind.page_aligned()).all(|r| {
-                r.base.is_multiple_of(PAGE_SIZE) && r.length.is_multiple_of(PAGE_SIZE)
-            })
+            && e.iter()
+                .filter(|r| r.kind.page_aligned())
+                .all(|r| r.base.is_multiple_of(PAGE_SIZE) && r.length.is_multiple_of(PAGE_SIZE))
     }
 }
 
@@ -345,17 +348,55 @@ mod tests {
         );
     }
 
+    /// The e820 list qboot actually reports for `-m 8G` (captured through QEMU's
+    /// multiboot info): unsorted, memory above 4 GiB, a trailing zero-length type-0 slot.
+    #[test]
+    fn real_qboot_8g_list() {
+        let raw: [(u64, u64, u32); 8] = [
+            (0x0, 0x9fc00, 1),
+            (0x9fc00, 0x400, 2),
+            (0xd0000, 0x20000, 4),
+            (0xf0000, 0x10000, 2),
+            (0xfd_0000_0000, 0x3_0000_0000, 2),
+            (0x100000, 0xbff0_0000, 1),
+            (0x1_0000_0000, 0x1_4000_0000, 1),
+            (0x0, 0x0, 0),
+        ];
+        let mut b = B::new();
+        for (base, len, t) in raw {
+            b.add_raw(base, len, crate::multiboot::e820_type(t))
+                .unwrap();
+        }
+        b.carve(0, 0x1000, Reserved).unwrap();
+        assert_eq!(
+            build(&b),
+            vec![
+                (0, 0x1000, Reserved),
+                (0x1000, 0x9f000, Usable),
+                (0x9fc00, 0xa0000, Reserved),
+                (0xd0000, 0xf0000, AcpiNvs),
+                (0xf0000, MIB, Reserved),
+                (MIB, 3 * GIB, Usable),
+                (4 * GIB, 9 * GIB, Usable),
+                (0xfd_0000_0000, 0x100_0000_0000, Reserved),
+            ]
+        );
+    }
+
     #[test]
     fn carving_page0_loader_kernel_modules_trampoline() {
         let mut b = qboot_like(256 * MIB);
         b.carve(0, 0x1000, Reserved).unwrap();
         b.carve(0x8000, 0x1000, BootloaderReclaimable).unwrap();
         b.carve(MIB, 0x20000, BootloaderReclaimable).unwrap(); // loader image
-        b.carve(MIB + 0x20000, 0x5000, ExecutableAndModules).unwrap(); // kernel file
-        b.carve(MIB + 0x25000, 0x3000, ExecutableAndModules).unwrap(); // initramfs
+        b.carve(MIB + 0x20000, 0x5000, ExecutableAndModules)
+            .unwrap(); // kernel file
+        b.carve(MIB + 0x25000, 0x3000, ExecutableAndModules)
+            .unwrap(); // initramfs
         let k = 256 * MIB - 0x20000 - 0x40000;
         b.carve(k, 0x40000, ExecutableAndModules).unwrap(); // loaded kernel
-        b.carve(k - 0x10000, 0x10000, BootloaderReclaimable).unwrap(); // tables, stacks
+        b.carve(k - 0x10000, 0x10000, BootloaderReclaimable)
+            .unwrap(); // tables, stacks
         b.carve(k - 0x14000, 0x4000, BootloaderReclaimable).unwrap(); // adjacent: merges
         assert_eq!(
             build(&b),
@@ -516,15 +557,13 @@ mod tests {
         let mut b = qboot_like(128 * MIB);
         b.carve(0, 0x1000, Reserved).unwrap();
         b.carve(MIB, 0x20000, BootloaderReclaimable).unwrap();
-        b.carve(MIB + 0x20000, 0x1234, ExecutableAndModules).unwrap();
+        b.carve(MIB + 0x20000, 0x1234, ExecutableAndModules)
+            .unwrap();
         let mut m = MemoryMap::<64>::new();
         b.build(&mut m).unwrap();
         let mut out = [(0, 0); 8];
         let n = m.hhdm_ranges(&mut out).unwrap();
-        assert_eq!(
-            &out[..n],
-            &[(0x1000, 0x9f000), (MIB, 128 * MIB - 0x20000)]
-        );
+        assert_eq!(&out[..n], &[(0x1000, 0x9f000), (MIB, 128 * MIB - 0x20000)]);
         assert!(m.hhdm_ranges(&mut out[..1]).is_none());
         assert!(m.is_usable(0x2000, 0x1000));
         assert!(!m.is_usable(0x9e000, 0x2000));

@@ -259,7 +259,10 @@ mod tests {
             split_cmdline(b"build/kernel.elf test=futex  bench "),
             (&b"build/kernel.elf"[..], &b"test=futex  bench"[..])
         );
-        assert_eq!(split_cmdline(b"  initramfs.tar"), (&b"initramfs.tar"[..], &b""[..]));
+        assert_eq!(
+            split_cmdline(b"  initramfs.tar"),
+            (&b"initramfs.tar"[..], &b""[..])
+        );
         assert_eq!(split_cmdline(b""), (&b""[..], &b""[..]));
         assert_eq!(basename(b"/a/b/c.tar"), b"c.tar");
         assert_eq!(basename(b"c.tar"), b"c.tar");

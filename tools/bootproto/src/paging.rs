@@ -20,7 +20,7 @@ pub mod pte {
 pub const fn align_up(x: u64, align: u64) -> u64 {
     match x.checked_add(align - 1) {
         Some(v) => v & !(align - 1),
-        None => u64::MAX & !(align - 1),
+        None => !(align - 1),
     }
 }
 
@@ -65,13 +65,12 @@ impl Iterator for Chunks {
         if self.cur >= self.end {
             return None;
         }
-        let size = if self.cur.is_multiple_of(LARGE_PAGE_SIZE)
-            && self.end - self.cur >= LARGE_PAGE_SIZE
-        {
-            LARGE_PAGE_SIZE
-        } else {
-            PAGE_SIZE
-        };
+        let size =
+            if self.cur.is_multiple_of(LARGE_PAGE_SIZE) && self.end - self.cur >= LARGE_PAGE_SIZE {
+                LARGE_PAGE_SIZE
+            } else {
+                PAGE_SIZE
+            };
         let at = self.cur;
         self.cur += size;
         Some((at, size))
@@ -88,7 +87,7 @@ mod tests {
         assert_eq!(align_up(1, 0x1000), 0x1000);
         assert_eq!(align_up(0x1000, 0x1000), 0x1000);
         assert_eq!(align_down(0x1fff, 0x1000), 0x1000);
-        assert_eq!(align_up(u64::MAX - 5, 0x1000), u64::MAX & !0xfff);
+        assert_eq!(align_up(u64::MAX - 5, 0x1000), !0xfff);
     }
 
     #[test]

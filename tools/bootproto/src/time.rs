@@ -113,11 +113,11 @@ mod tests {
             status_b: STATUS_B_BINARY,
         };
         assert_eq!(r.unix_seconds(), 1_795_384_567);
-        let midnight = RtcRaw {
-            hours: 12,
-            ..r
-        };
-        assert_eq!(midnight.unix_seconds(), unix_seconds(2026, 11, 22, 0, 56, 7));
+        let midnight = RtcRaw { hours: 12, ..r };
+        assert_eq!(
+            midnight.unix_seconds(),
+            unix_seconds(2026, 11, 22, 0, 56, 7)
+        );
         let noon = RtcRaw {
             hours: 12 | HOUR_PM,
             ..r

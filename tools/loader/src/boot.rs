@@ -194,5 +194,8 @@ pub fn identity_pdpt() -> u64 {
 
 /// `[start, end)` of the loader image in memory, .bss included.
 pub fn image_range() -> (u64, u64) {
-    ((&raw const __loader_start) as u64, (&raw const __bss_end) as u64)
+    (
+        (&raw const __loader_start) as u64,
+        (&raw const __bss_end) as u64,
+    )
 }

@@ -29,7 +29,12 @@ pub fn load(file: &BootFile, alloc: &mut Alloc) -> Kernel {
         .unwrap_or_else(|e| fatal!("kernel {}: {}", Bytes(file.given_path), e.reason()));
     let (virt, size) = exe.span();
     let phys = alloc
-        .alloc(size, PAGE_SIZE, phys::IDENTITY_LIMIT, MemType::ExecutableAndModules)
+        .alloc(
+            size,
+            PAGE_SIZE,
+            phys::IDENTITY_LIMIT,
+            MemType::ExecutableAndModules,
+        )
         .unwrap_or_else(|e| fatal!("no room for the {size:#x}-byte kernel image: {e:?}"));
     // SAFETY: freshly allocated block owned by the loader.
     let image = unsafe { phys::bytes_mut(phys, size) };

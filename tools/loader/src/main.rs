@@ -82,8 +82,8 @@ extern "C" fn loader_main(magic: u32, info_addr: u32) -> ! {
     // SAFETY: BSP-only statics, each borrowed exactly once here.
     let (map, resp) = unsafe { (MAP.get(), responses::RESPONSES.get()) };
     let mut builder = first_memory_map(&bi, map);
-    let mut alloc = Alloc::from_map(map)
-        .unwrap_or_else(|e| fatal!("memory map too fragmented: {e:?}"));
+    let mut alloc =
+        Alloc::from_map(map).unwrap_or_else(|e| fatal!("memory map too fragmented: {e:?}"));
     // SAFETY: BSP-only static, borrowed once.
     let hhdm_ranges = unsafe { HHDM_RANGES.get() };
     let nhhdm = map
@@ -114,11 +114,23 @@ extern "C" fn loader_main(magic: u32, info_addr: u32) -> ! {
     if rsdp.is_none() {
         log!("warning: no RSDP found");
     }
-    let mut mp = reqs
-        .get(RequestKind::Mp)
-        .map(|r| plan_mp(&kernel, r.offset, madt.as_ref(), resp, stack_size, &mut alloc));
+    let mut mp = reqs.get(RequestKind::Mp).map(|r| {
+        plan_mp(
+            &kernel,
+            r.offset,
+            madt.as_ref(),
+            resp,
+            stack_size,
+            &mut alloc,
+        )
+    });
     let bsp_stack = alloc
-        .alloc(stack_size, PAGE_SIZE, phys::IDENTITY_LIMIT, MemType::BootloaderReclaimable)
+        .alloc(
+            stack_size,
+            PAGE_SIZE,
+            phys::IDENTITY_LIMIT,
+            MemType::BootloaderReclaimable,
+        )
         .unwrap_or_else(|e| fatal!("no room for the kernel stack: {e:?}"));
 
     let pml4 = build_page_tables(&kernel, hhdm_ranges, nx, &mut alloc);
@@ -159,20 +171,35 @@ fn first_memory_map(bi: &BootInfo, map: &mut MemoryMap<MAX_MAP>) -> MapBuilder {
     let (img_start, img_end) = boot::image_range();
     let carves = [
         (0, PAGE_SIZE, MemType::Reserved),
-        (img_start, img_end - img_start, MemType::BootloaderReclaimable),
+        (
+            img_start,
+            img_end - img_start,
+            MemType::BootloaderReclaimable,
+        ),
     ];
     for (base, len, kind) in carves {
         b.carve(base, len, kind)
             .unwrap_or_else(|e| fatal!("memory map: {e:?}"));
     }
     for f in bi.files() {
-        b.carve(f.start, align_up(f.size, PAGE_SIZE), MemType::ExecutableAndModules)
-            .unwrap_or_else(|e| fatal!("memory map: {e:?}"));
+        b.carve(
+            f.start,
+            align_up(f.size, PAGE_SIZE),
+            MemType::ExecutableAndModules,
+        )
+        .unwrap_or_else(|e| fatal!("memory map: {e:?}"));
     }
     b.build(map).unwrap_or_else(|e| fatal!("memory map: {e:?}"));
     for f in bi.files().iter().filter(|f| f.size > 0) {
-        if map.find(f.start).is_none_or(|r| r.kind != MemType::ExecutableAndModules) {
-            fatal!("file {} at {:#x} is not in usable RAM", Bytes(f.given_path), f.start);
+        if map
+            .find(f.start)
+            .is_none_or(|r| r.kind != MemType::ExecutableAndModules)
+        {
+            fatal!(
+                "file {} at {:#x} is not in usable RAM",
+                Bytes(f.given_path),
+                f.start
+            );
         }
     }
     b
@@ -270,20 +297,32 @@ fn plan_mp(
             log!("skipping CPU with APIC id {} (needs x2APIC)", c.apic_id);
             continue;
         }
-        let Some(i) = add(c.uid, c.apic_id) else { break };
+        let Some(i) = add(c.uid, c.apic_id) else {
+            break;
+        };
         if c.apic_id == bsp_id {
             plan.bsp_index = i;
             continue;
         }
         let stack = alloc
-            .alloc(stack_size, PAGE_SIZE, phys::IDENTITY_LIMIT, MemType::BootloaderReclaimable)
+            .alloc(
+                stack_size,
+                PAGE_SIZE,
+                phys::IDENTITY_LIMIT,
+                MemType::BootloaderReclaimable,
+            )
             .unwrap_or_else(|e| fatal!("no room for AP stacks: {e:?}"));
         plan.aps[plan.naps] = (i, hhdm(stack + stack_size));
         plan.naps += 1;
     }
     if plan.naps > 0 {
         plan.trampoline = alloc
-            .alloc(PAGE_SIZE, PAGE_SIZE, 0x10_0000, MemType::BootloaderReclaimable)
+            .alloc(
+                PAGE_SIZE,
+                PAGE_SIZE,
+                0x10_0000,
+                MemType::BootloaderReclaimable,
+            )
             .unwrap_or_else(|e| fatal!("no page below 1 MiB for the AP trampoline: {e:?}"));
     }
     plan
@@ -321,12 +360,19 @@ fn start_mp(plan: &mut MpPlan, pml4: u64, nx: bool, resp: &mut Responses) {
             resp.cpu_ptrs[n] = hhdm(addr_of(&resp.cpus[i]));
             n += 1;
         } else if ap.is_some() {
-            log!("warning: CPU with APIC id {} did not start", resp.cpus[i].lapic_id);
+            log!(
+                "warning: CPU with APIC id {} did not start",
+                resp.cpus[i].lapic_id
+            );
         }
     }
     resp.mp = responses::Mp {
         revision: 0,
-        flags: if plan.lapic.x2apic() { MP_RESPONSE_X2APIC } else { 0 },
+        flags: if plan.lapic.x2apic() {
+            MP_RESPONSE_X2APIC
+        } else {
+            0
+        },
         bsp_lapic_id: resp.cpus[plan.bsp_index].lapic_id,
         cpu_count: n as u64,
         cpus: hhdm(addr_of(&resp.cpu_ptrs)),
@@ -334,14 +380,23 @@ fn start_mp(plan: &mut MpPlan, pml4: u64, nx: bool, resp: &mut Responses) {
     log!(
         "{n} CPU(s) up (BSP APIC id {}, {})",
         resp.mp.bsp_lapic_id,
-        if plan.lapic.x2apic() { "x2APIC" } else { "xAPIC" }
+        if plan.lapic.x2apic() {
+            "x2APIC"
+        } else {
+            "xAPIC"
+        }
     );
 }
 
 /// Page tables for the kernel: each PT_LOAD with 4 KiB pages (W only for PF_W, NX for
 /// non-PF_X), the HHDM over `hhdm_ranges` (2 MiB pages where a whole one fits), and a
 /// temporary identity map of the low 4 GiB in PML4[0] that `weft_handoff` removes.
-fn build_page_tables(kernel: &Kernel, hhdm_ranges: &[(u64, u64)], nx: bool, alloc: &mut Alloc) -> u64 {
+fn build_page_tables(
+    kernel: &Kernel,
+    hhdm_ranges: &[(u64, u64)],
+    nx: bool,
+    alloc: &mut Alloc,
+) -> u64 {
     let mut m = paging::Mapper::new(alloc);
     for s in kernel.exe.segments() {
         let mut flags = 0;
@@ -363,7 +418,11 @@ fn build_page_tables(kernel: &Kernel, hhdm_ranges: &[(u64, u64)], nx: bool, allo
         }
     }
     m.set_pml4_entry(0, boot::identity_pdpt() | pte::PRESENT | pte::WRITABLE);
-    log!("page tables: PML4 at {:#x}, {} table pages", m.pml4(), m.tables);
+    log!(
+        "page tables: PML4 at {:#x}, {} table pages",
+        m.pml4(),
+        m.tables
+    );
     m.pml4()
 }
 
@@ -528,16 +587,16 @@ fn final_memory_map(
         fatal!("internal error: final memory map does not match the HHDM");
     }
     for e in map.entries() {
-        log!(
-            "  [{:#018x}, {:#018x}) {}",
-            e.base,
-            e.end(),
-            e.kind.name()
-        );
+        log!("  [{:#018x}, {:#018x}) {}", e.base, e.end(), e.kind.name());
     }
 }
 
-fn publish_memory_map(kernel: &Kernel, reqs: &ScanResult, map: &MemoryMap<MAX_MAP>, r: &mut Responses) {
+fn publish_memory_map(
+    kernel: &Kernel,
+    reqs: &ScanResult,
+    map: &MemoryMap<MAX_MAP>,
+    r: &mut Responses,
+) {
     let entries = map.entries();
     for (i, e) in entries.iter().enumerate() {
         r.memmap_entries[i] = MemmapEntry {

@@ -37,7 +37,12 @@ impl<'a> Mapper<'a> {
     fn new_table(&mut self) -> u64 {
         let t = self
             .alloc
-            .alloc(PAGE_SIZE, PAGE_SIZE, phys::IDENTITY_LIMIT, MemType::BootloaderReclaimable)
+            .alloc(
+                PAGE_SIZE,
+                PAGE_SIZE,
+                phys::IDENTITY_LIMIT,
+                MemType::BootloaderReclaimable,
+            )
             .unwrap_or_else(|e| fatal!("out of memory for page tables: {e:?}"));
         // SAFETY: freshly allocated page owned by the loader.
         unsafe { phys::bytes_mut(t, PAGE_SIZE) }.fill(0);

@@ -76,7 +76,11 @@ pub struct Bytes<'a>(pub &'a [u8]);
 impl fmt::Display for Bytes<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for &b in self.0 {
-            let c = if (0x20..0x7f).contains(&b) { b as char } else { '?' };
+            let c = if (0x20..0x7f).contains(&b) {
+                b as char
+            } else {
+                '?'
+            };
             fmt::Write::write_char(f, c)?;
         }
         Ok(())

@@ -216,16 +216,23 @@ pub struct Lapic {
 }
 
 impl Lapic {
-    /// Sets up the BSP's local APIC: x2APIC mode if `want_x2apic` and the CPU has it,
-    /// and software-enabled so it can send IPIs.
+    /// Sets up the BSP's local APIC: x2APIC mode if `want_x2apic` and the CPU has it
+    /// (or if the firmware already switched to it, which cannot be undone without
+    /// disabling the APIC), and software-enabled so it can send IPIs.
     pub fn init(want_x2apic: bool) -> Lapic {
         // SAFETY: IA32_APIC_BASE exists on every x86-64 CPU.
         let apic_base = unsafe { rdmsr(IA32_APIC_BASE) };
-        let x2apic = want_x2apic && arch::has_x2apic();
-        if x2apic {
+        let already = apic_base & APIC_BASE_X2APIC != 0;
+        let x2apic = already || (want_x2apic && arch::has_x2apic());
+        if x2apic && !already {
             // SAFETY: CPUID says x2APIC exists; switching xAPIC -> x2APIC is allowed
             // with the APIC globally enabled (both bits set together).
-            unsafe { wrmsr(IA32_APIC_BASE, apic_base | APIC_BASE_ENABLE | APIC_BASE_X2APIC) };
+            unsafe {
+                wrmsr(
+                    IA32_APIC_BASE,
+                    apic_base | APIC_BASE_ENABLE | APIC_BASE_X2APIC,
+                )
+            };
         }
         let lapic = Lapic {
             x2apic,
@@ -301,7 +308,6 @@ impl Lapic {
     }
 }
 
-
 /// The installed trampoline page.
 pub struct Trampoline {
     page: u64,
@@ -316,7 +322,7 @@ impl Trampoline {
     /// Copies the trampoline to `page` (4 KiB aligned, below 1 MiB, owned by the loader)
     /// and fills in everything that is the same for every AP.
     pub fn install(page: u64, cr3: u64, nx: bool, x2apic: bool) -> Trampoline {
-        if page % PAGE_SIZE != 0 || page >= 0x10_0000 || cr3 >= 1 << 32 {
+        if !page.is_multiple_of(PAGE_SIZE) || page >= 0x10_0000 || cr3 >= 1 << 32 {
             crate::fatal!("bad trampoline page {page:#x} or CR3 {cr3:#x}");
         }
         let start = (&raw const ap_tramp_start) as u64;
@@ -337,12 +343,18 @@ impl Trampoline {
             let gdt = t.slot(&raw const ap_tramp_gdt) as u32;
             let gdtr_base = t.slot(&raw const ap_tramp_gdtr) + 2;
             phys::bytes_mut(gdtr_base, 4).copy_from_slice(&gdt.to_le_bytes());
-            phys::write_u32(t.slot(&raw const ap_tramp_farptr), t.slot(&raw const ap_tramp_long) as u32);
+            phys::write_u32(
+                t.slot(&raw const ap_tramp_farptr),
+                t.slot(&raw const ap_tramp_long) as u32,
+            );
             phys::write_u32(t.slot(&raw const ap_tramp_cr3), cr3 as u32);
             phys::write_u32(t.slot(&raw const ap_tramp_efer), efer);
             let flags = if x2apic { FLAG_X2APIC } else { 0 };
             phys::write_u64(t.slot(&raw const ap_tramp_flags), flags);
-            phys::write_u64(t.slot(&raw const ap_tramp_entry), hhdm((&raw const ap_park) as u64));
+            phys::write_u64(
+                t.slot(&raw const ap_tramp_entry),
+                hhdm((&raw const ap_park) as u64),
+            );
         }
         t
     }
@@ -363,7 +375,7 @@ pub struct ApTarget {
 }
 
 /// Sends INIT to every target, waits 10 ms once, then starts them one by one with up to
-/// two SIPIs each. Returns, per target, whether it reached `ap_park`.
+/// two SIPIs each. Sets `started[i]` when target `i` reached `ap_park`.
 pub fn start_aps(lapic: &Lapic, tramp: &Trampoline, targets: &[ApTarget], started: &mut [bool]) {
     for t in targets {
         lapic.send_init(t.apic_id);
@@ -383,6 +395,11 @@ pub fn start_aps(lapic: &Lapic, tramp: &Trampoline, targets: &[ApTarget], starte
             lapic.send_sipi(t.apic_id, tramp.vector());
             wait_for(arrived, 1_000_000)
         };
+        if !*ok {
+            // Put it back into wait-for-SIPI so it cannot wake up late and take the
+            // slots meant for the next AP.
+            lapic.send_init(t.apic_id);
+        }
     }
 }
 
