@@ -114,6 +114,62 @@ build: all
 # Other files for the image go to ROOTFS_FILES as `source:/dest/path` pairs.
 USER_BINS    :=
 ROOTFS_FILES :=
+
+# Rust programs (user/*, on libs/rt): static non-PIE ELF executables at 0x400000,
+# built for x86_64-unknown-linux-musl without libc or C start files (libs/rt's
+# crate docs explain the flags), in their own target directory so that their
+# RUSTFLAGS never mix with the kernel's. They run natively on Linux too.
+USER_TARGET    := x86_64-unknown-linux-musl
+USER_DIR       := $(CURDIR)/target/user
+USER_OUT       := $(USER_DIR)/$(USER_TARGET)/release
+USER_RUSTFLAGS := -C relocation-model=static -C force-frame-pointers=yes \
+	-C link-self-contained=no -C link-arg=-nostartfiles
+USER_CARGO     = CARGO_TARGET_DIR=$(USER_DIR) RUSTFLAGS='$(USER_RUSTFLAGS)' $(CARGO)
+USER_RUST      := init utest threads-demo
+USER_PKGS      := -p weft-rt $(foreach p,$(USER_RUST),-p weft-$(p))
+# C programs (user/c/*.c): static musl executables.
+USER_C_OUT     := $(USER_DIR)/c
+USER_C         := hello pthread_smoke
+MUSL_GCC       ?= musl-gcc
+USER_CFLAGS    := -static -O2 -Wall -Wextra -Werror -pthread
+# Broken executables for utest's user_bad_elf (user/bad-elf/gen.sh), mode 0755.
+USER_BAD       := bad-garbage bad-truncated bad-truncated-phdrs bad-truncated-segment bad-arch
+
+USER_BINS += $(addprefix $(USER_OUT)/,$(USER_RUST)) $(addprefix $(USER_C_OUT)/,$(USER_C)) \
+	$(addprefix $(USER_C_OUT)/,$(USER_BAD))
+
+.PHONY: user user-rust user-check user-host-test
+
+# `make user`: every user program.
+user: $(USER_BINS)
+
+# Cargo decides what is fresh.
+$(addprefix $(USER_OUT)/,$(USER_RUST)): user-rust ;
+user-rust: | deps
+	$(USER_CARGO) build --release --target $(USER_TARGET) $(USER_PKGS)
+
+$(USER_C_OUT)/%: user/c/%.c | deps
+	@mkdir -p $(@D)
+	$(MUSL_GCC) $(USER_CFLAGS) -o $@ $<
+
+$(addprefix $(USER_C_OUT)/,$(USER_BAD)) &: user/bad-elf/gen.sh $(USER_C_OUT)/hello
+	sh user/bad-elf/gen.sh $(USER_C_OUT)/hello $(USER_C_OUT)
+
+# `make user-check`: rustfmt and clippy (-D warnings, user target and flags) for
+# the user crates.
+user-check: | deps
+	$(CARGO) fmt --check $(USER_PKGS)
+	$(USER_CARGO) clippy --release --target $(USER_TARGET) $(USER_PKGS) -- -D warnings
+
+# `make user-host-test`: the user programs natively on this Linux host, from a
+# /bin-like directory (utest finds the bad-* files next to itself).
+user-host-test: user
+	@rm -rf $(USER_DIR)/bin && mkdir -p $(USER_DIR)/bin
+	install -m 0755 $(USER_BINS) $(USER_DIR)/bin/
+	$(USER_DIR)/bin/hello
+	$(USER_DIR)/bin/pthread_smoke
+	$(USER_DIR)/bin/init --run threads-demo
+	$(USER_DIR)/bin/init --test
 # <<< USER PROGRAMS <<<
 
 initramfs: $(USER_BINS) $(foreach f,$(ROOTFS_FILES),$(firstword $(subst :, ,$(f))))

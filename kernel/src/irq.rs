@@ -3,16 +3,14 @@
 
 use core::sync::atomic::Ordering;
 use weft_arch::trap::{self, TrapFrame};
-use weft_arch::{apic, cpu, kprintln, percpu, vectors};
-
-/// Period of the scheduler tick on every CPU.
-pub const TICK_NS: u64 = 4_000_000;
+use weft_arch::{cpu, kprintln, percpu, vectors};
 
 /// Installs the kernel's handlers (boot CPU, before interrupts are enabled).
 pub fn init() {
-    trap::set_handler(vectors::TIMER, on_timer);
-    trap::set_handler(vectors::RESCHEDULE, |_| count_ipi(0));
-    trap::set_handler(vectors::TLB_SHOOTDOWN, |_| count_ipi(1));
+    trap::set_handler(vectors::TLB_SHOOTDOWN, |_| {
+        count_ipi(1);
+        crate::tlb::serve()
+    });
     trap::set_handler(vectors::CALL_FUNCTION, |f| {
         count_ipi(2);
         crate::smp::handle_call_ipi(f)
@@ -24,15 +22,6 @@ pub fn init() {
 
 fn count_ipi(kind: usize) {
     percpu::this().ipis[kind].fetch_add(1, Ordering::Relaxed);
-}
-
-/// Starts the periodic tick on this CPU.
-pub fn start_tick() {
-    apic::timer_periodic(TICK_NS);
-}
-
-fn on_timer(_f: &mut TrapFrame) {
-    percpu::this().timer_ticks.fetch_add(1, Ordering::Relaxed);
 }
 
 fn on_page_fault(f: &mut TrapFrame) {
@@ -50,7 +39,13 @@ fn on_double_fault(f: &mut TrapFrame) {
     // A kernel stack overflow ends up here: the page fault cannot push its frame
     // onto the guard page, so the CPU raises #DF on its IST stack.
     let addr = cpu::cr2();
-    if weft_mm::is_guard_page(addr) || weft_mm::is_guard_page(f.rsp) {
+    if weft_mm::is_guard_page(addr) || weft_mm::is_guard_page(f.rsp.wrapping_sub(8)) {
+        kprintln!(
+            "fault: kernel stack overflow in thread {:?} (guard page {:#x}); ending the thread",
+            crate::task::current().map(|t| t.name()),
+            addr
+        );
+        crate::task::kthread::die_from_fault(crate::task::kthread::EXIT_STACK_OVERFLOW);
         trap::fatal(
             f,
             Some("kernel stack overflow: the stack pointer ran into a guard page"),

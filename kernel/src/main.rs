@@ -13,6 +13,8 @@ mod ktest;
 mod panic;
 mod smp;
 mod symbols;
+mod task;
+mod tlb;
 
 use spin::Once;
 use weft_arch::{apic, cpu, kprintln, percpu, time, trap};
@@ -119,9 +121,10 @@ extern "C" fn kmain_on_kernel_stack(_: usize, _: usize) -> ! {
     }
     ACPI.call_once(|| madt);
 
+    task::init(boot::mp_response().cpus().len().max(1));
+    weft_mm::set_tlb_flush_hook(tlb::kernel_range_flushed);
     let online = smp::start_aps();
     kprintln!("smp: {} cpus online", online);
-    irq::start_tick();
     cpu::enable_interrupts();
 
     let reclaimed = bootglue::reclaim_bootloader_memory(&info.regions);
@@ -135,27 +138,31 @@ extern "C" fn kmain_on_kernel_stack(_: usize, _: usize) -> ! {
         st.heap_capacity / 1024
     );
 
-    let cmd = info.cmdline.as_str();
+    task::kthread::spawn("kmain", kmain_thread).detach();
+    task::enter_idle()
+}
+
+/// The first kernel thread: runs what the command line asks for.
+fn kmain_thread() -> u64 {
+    let cmd = boot_info().cmdline.as_str();
     if let Some(filter) = ktest::requested(cmd) {
         let ok = ktest::run(filter, cmd);
         shutdown(ok);
     }
+    if ktest::bench_requested(cmd) {
+        ktest::bench::run();
+        shutdown(true);
+    }
     kprintln!("weft: boot complete; nothing to run yet, idling (Ctrl-A X leaves QEMU)");
-    idle_loop()
+    0
 }
 
 /// The parsed MADT.
 pub static ACPI: Once<weft_arch::acpi::MadtInfo> = Once::new();
 
-/// Halts this CPU between interrupts, forever.
-pub fn idle_loop() -> ! {
-    loop {
-        cpu::enable_and_halt();
-    }
-}
-
 /// Ends the run: reports, then asks QEMU to exit (success or failure).
 pub fn shutdown(success: bool) -> ! {
+    task::print_stats();
     cpu::disable_interrupts();
     kprintln!(
         "weft: shutting down ({})",

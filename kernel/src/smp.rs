@@ -12,7 +12,7 @@ use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use spin::Mutex;
 use weft_arch::{MAX_CPUS, apic, cpu, gdt, kprintln, percpu, time, trap, vectors};
 
-use crate::{IST_PAGES, KSTACK_PAGES, boot, bootglue, irq};
+use crate::{IST_PAGES, KSTACK_PAGES, boot, bootglue};
 
 static XAPIC_VIRT: AtomicU64 = AtomicU64::new(0);
 static AP_STACK_TOP: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
@@ -108,9 +108,8 @@ extern "C" fn ap_main(idx: usize, _: usize) -> ! {
     percpu::this().online.store(true, Ordering::Release);
     kprintln!("smp: cpu{} online (APIC id {})", idx, apic::id());
     ONLINE.fetch_add(1, Ordering::AcqRel);
-    irq::start_tick();
     cpu::enable_interrupts();
-    crate::idle_loop()
+    crate::task::enter_idle()
 }
 
 /// Number of CPUs that have come online.

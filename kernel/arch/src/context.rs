@@ -11,6 +11,7 @@
 //! idea: the "last" context is handed over through the per-CPU area).
 
 use alloc::boxed::Box;
+use alloc::sync::Arc;
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use crate::percpu;
@@ -114,7 +115,7 @@ impl Drop for Context {
 ///
 /// Panics if `prev` is not running on this CPU or `next` is not resumable (running
 /// somewhere, or being switched out right now on another CPU).
-pub fn switch(prev: &Context, next: &Context) {
+fn switch(prev: &Context, next: &Context) {
     let irq = crate::cpu::irq_save();
     let me = percpu::cpu_id();
     assert_eq!(
@@ -178,11 +179,82 @@ pub fn finish_switch() {
     prev.resumable.store(true, Ordering::Release);
 }
 
-/// Switches to `next` for good: `prev` is never resumed. Its owner may free it once
-/// [`Context::is_running`] turns false.
-pub fn exit_to(prev: &Context, next: &Context) -> ! {
-    switch(prev, next);
-    panic!("a context that exited was resumed");
+/// Something that owns a [`Context`]: the kernel's thread type.
+pub trait HasContext: Send + Sync + 'static {
+    /// The thread's execution context.
+    fn context(&self) -> &Context;
+}
+
+/// Switches this CPU from `prev` to `next` (`None` = this CPU's `idle` context).
+///
+/// The threads are handed over by value, so nothing in a suspended stack frame
+/// keeps another thread alive or points into one that may be freed: `prev` is
+/// parked in the per-CPU area and handed to whoever runs next on this CPU, which
+/// gets it back from this function (when a switched-out context resumes) or from
+/// [`take_last`] (at the start of a new context). `next` is only borrowed for the
+/// switch (the caller's scheduler keeps it alive as the CPU's current thread).
+///
+/// Returns the thread this CPU switched away from to resume the caller (`None`
+/// for the idle context). The caller must release it to the scheduler.
+pub fn switch_to<T: HasContext>(
+    prev: Option<Arc<T>>,
+    next: Option<Arc<T>>,
+    idle: &'static Context,
+) -> Option<Arc<T>> {
+    let prev_ctx: *const Context = prev
+        .as_ref()
+        .map_or(idle as *const Context, |p| p.context() as *const Context);
+    let next_ctx: *const Context = next
+        .as_ref()
+        .map_or(idle as *const Context, |n| n.context() as *const Context);
+    let pc = percpu::this();
+    pc.switch_type.store(type_tag::<T>(), Ordering::Relaxed);
+    pc.switch_last.store(
+        prev.map_or(0, |p| Arc::into_raw(p) as usize),
+        Ordering::Relaxed,
+    );
+    pc.switch_in.store(
+        next.map_or(0, |n| Arc::into_raw(n) as usize),
+        Ordering::Relaxed,
+    );
+    // SAFETY: both pointers come from live objects: `idle` is 'static, `prev` and
+    // `next` were turned into raw Arcs just above and are only released by
+    // `take_last` on the context that runs next, after `switch` has returned there.
+    unsafe { switch(&*prev_ctx, &*next_ctx) };
+    take_last::<T>()
+}
+
+fn type_tag<T: 'static>() -> usize {
+    // A per-type address: the monomorphised function's own address differs per T.
+    type_tag::<T> as fn() -> usize as usize
+}
+
+/// On the context that just started running on this CPU: returns the thread the
+/// CPU switched away from (see [`switch_to`]) and drops the hand-over reference to
+/// the incoming one. New contexts call it first thing.
+pub fn take_last<T: HasContext>() -> Option<Arc<T>> {
+    let pc = percpu::this();
+    let last = pc.switch_last.swap(0, Ordering::Relaxed);
+    let incoming = pc.switch_in.swap(0, Ordering::Relaxed);
+    if last == 0 && incoming == 0 {
+        return None;
+    }
+    assert_eq!(
+        pc.switch_type.load(Ordering::Relaxed),
+        type_tag::<T>(),
+        "take_last with a different thread type"
+    );
+    if incoming != 0 {
+        // SAFETY: `incoming` came from `Arc::into_raw::<T>` in `switch_to` (type
+        // checked above) and is released exactly once, here.
+        drop(unsafe { Arc::from_raw(incoming as *const T) });
+    }
+    if last == 0 {
+        None
+    } else {
+        // SAFETY: as above, for the parked `prev`.
+        Some(unsafe { Arc::from_raw(last as *const T) })
+    }
 }
 
 #[unsafe(no_mangle)]

@@ -36,6 +36,10 @@ pub struct PerCpu {
     pub current: AtomicUsize,
     /// The context this CPU is switching away from (see `context::finish_switch`).
     pub(crate) switch_prev: AtomicUsize,
+    /// Threads handed over by `context::switch_to` (raw Arcs) and their type tag.
+    pub(crate) switch_last: AtomicUsize,
+    pub(crate) switch_in: AtomicUsize,
+    pub(crate) switch_type: AtomicUsize,
     /// Set once this CPU has finished bring-up.
     pub online: AtomicBool,
     /// Local APIC timer interrupts taken on this CPU.
@@ -62,6 +66,9 @@ impl PerCpu {
             user_rsp_scratch: AtomicU64::new(0),
             current: AtomicUsize::new(0),
             switch_prev: AtomicUsize::new(0),
+            switch_last: AtomicUsize::new(0),
+            switch_in: AtomicUsize::new(0),
+            switch_type: AtomicUsize::new(0),
             online: AtomicBool::new(false),
             timer_ticks: AtomicU64::new(0),
             ipis: [const { AtomicU64::new(0) }; 4],

@@ -166,3 +166,11 @@ pub fn is_guard_page(addr: u64) -> bool {
 pub fn stack_space_used() -> u64 {
     STACKS.lock().used()
 }
+
+// SAFETY: `top()` is the 16-byte-aligned top of this stack's mapped, writable pages,
+// which belong to this `KernelStack` alone until it is dropped (which unmaps them).
+unsafe impl weft_arch::context::StackMemory for KernelStack {
+    fn top(&self) -> u64 {
+        KernelStack::top(self)
+    }
+}

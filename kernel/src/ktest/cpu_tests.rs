@@ -102,7 +102,7 @@ pub fn timer_every_cpu(_: &Ctx) -> Result<(), String> {
     let before: Vec<u64> = (0..n)
         .map(|c| percpu::get(c).timer_ticks.load(Ordering::Relaxed))
         .collect();
-    let wait_ns = 12 * crate::irq::TICK_NS;
+    let wait_ns = 12 * crate::task::TICK_NS;
     time::spin_ns(wait_ns);
     let mut msgs = Vec::new();
     for (c, b) in before.iter().enumerate() {

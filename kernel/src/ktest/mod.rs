@@ -8,9 +8,11 @@
 use alloc::string::String;
 use weft_arch::{kprintln, rawprintln};
 
+pub mod bench;
 mod boot_tests;
 mod cpu_tests;
 mod mm_tests;
+mod sched_tests;
 
 /// A test returns Err(description) on failure.
 pub type TestFn = fn(&Ctx) -> Result<(), String>;
@@ -57,7 +59,20 @@ const TESTS: &[(&str, TestFn)] = &[
     ("timer_every_cpu", cpu_tests::timer_every_cpu),
     ("ipi_all_pairs", cpu_tests::ipi_all_pairs),
     ("cpu_features_enabled", cpu_tests::features_enabled),
+    ("sched_spread", sched_tests::spread),
+    ("sched_steal", sched_tests::steal),
+    ("sched_preempt", sched_tests::preempt),
+    ("waitqueue_stress", sched_tests::waitqueue_stress),
+    ("sleep_timeout", sched_tests::sleep_timeout),
+    ("kthread_churn", sched_tests::kthread_churn),
+    ("kstack_guard", sched_tests::kstack_guard),
+    ("affinity", sched_tests::affinity),
 ];
+
+/// Whether the command line asks for the benchmarks.
+pub fn bench_requested(cmdline: &str) -> bool {
+    cmdline.split_whitespace().any(|w| w == "bench")
+}
 
 /// Parses the command line: `Some(filter)` if tests were asked for.
 pub fn requested(cmdline: &str) -> Option<&str> {

@@ -1,0 +1,309 @@
+//! Threads and scheduling in the kernel: the glue between the scheduler logic
+//! (`weft-sched`: queues, placement, stealing, wait queues, timers) and the machine
+//! (`weft-arch`: context switch, LAPIC timer, IPIs).
+//!
+//! Every CPU runs its idle loop on the context it booted on; everything else runs in
+//! [`Thread`]s. A switch goes `schedule()` → `Scheduler::schedule` (decide) →
+//! `context::switch` → [`after_switch`] (on the new context: release the previous
+//! thread to the scheduler, queue dead threads for reaping).
+
+pub mod kthread;
+mod timer;
+
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+use spin::{Mutex, Once};
+use weft_arch::context::{self, Context, HasContext};
+use weft_arch::{MAX_CPUS, apic, cpu, percpu, time, trap, vectors};
+use weft_sched::{Intent, Platform, Schedulable, Scheduler, ThreadSched, ThreadState};
+
+pub use timer::{TICK_NS, sleep_ns};
+
+/// The kernel's implementation of the scheduler's platform hooks.
+pub struct KernelPlatform;
+
+impl Platform for KernelPlatform {
+    fn irq_save() -> bool {
+        cpu::irq_save()
+    }
+    fn irq_restore(was_enabled: bool) {
+        cpu::irq_restore(was_enabled)
+    }
+    fn send_resched_ipi(cpu: usize) {
+        apic::send_ipi(cpu, vectors::RESCHEDULE);
+    }
+    fn current_cpu() -> usize {
+        percpu::cpu_id()
+    }
+}
+
+/// The scheduler type used by the kernel.
+pub type Sched = Scheduler<Thread, KernelPlatform>;
+
+static SCHED: Once<Sched> = Once::new();
+/// Each CPU's idle context (the context it booted on).
+static IDLE: [Once<Context>; MAX_CPUS] = [const { Once::new() }; MAX_CPUS];
+/// Dead threads waiting to be freed with interrupts enabled (freeing a kernel stack
+/// needs a TLB shootdown).
+static ZOMBIES: [Mutex<Vec<Arc<Thread>>>; MAX_CPUS] = [const { Mutex::new(Vec::new()) }; MAX_CPUS];
+static NEXT_TID: AtomicU64 = AtomicU64::new(1);
+/// Thread objects in existence (created and not yet freed).
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+/// Set when the scheduler runs (after all CPUs are online).
+static STARTED: AtomicBool = AtomicBool::new(false);
+
+/// The global scheduler.
+pub fn sched() -> &'static Sched {
+    SCHED.get().expect("scheduler used before task::init")
+}
+
+/// Whether threads are being scheduled yet.
+pub fn started() -> bool {
+    STARTED.load(Ordering::Acquire)
+}
+
+/// Allocates a system-wide unique thread id.
+pub fn alloc_tid() -> u64 {
+    NEXT_TID.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A schedulable thread (kernel threads now, user threads later).
+pub struct Thread {
+    pub tid: u64,
+    name: Mutex<String>,
+    sched: ThreadSched,
+    pub(crate) ctx: Context,
+    /// What the thread is for; kernel threads carry their entry closure and exit state.
+    pub(crate) kernel: Option<kthread::KernelThread>,
+    /// Declared last so it is dropped last: the thread counts as gone only once its
+    /// stack and everything else have been freed.
+    _live: LiveToken,
+}
+
+struct LiveToken;
+
+impl Drop for LiveToken {
+    fn drop(&mut self) {
+        LIVE.fetch_sub(1, Ordering::Release);
+    }
+}
+
+impl Schedulable for Thread {
+    fn sched(&self) -> &ThreadSched {
+        &self.sched
+    }
+}
+
+/// Number of thread objects not yet freed.
+pub fn live_threads() -> usize {
+    LIVE.load(Ordering::Acquire)
+}
+
+impl HasContext for Thread {
+    fn context(&self) -> &Context {
+        &self.ctx
+    }
+}
+
+impl Thread {
+    /// A new thread (not yet scheduled).
+    pub fn new(
+        name: &str,
+        sched: ThreadSched,
+        ctx: Context,
+        kernel: Option<kthread::KernelThread>,
+    ) -> Thread {
+        LIVE.fetch_add(1, Ordering::Relaxed);
+        Thread {
+            tid: alloc_tid(),
+            name: Mutex::new(String::from(name)),
+            sched,
+            ctx,
+            kernel,
+            _live: LiveToken,
+        }
+    }
+
+    /// The thread's name.
+    pub fn name(&self) -> String {
+        self.name.lock().clone()
+    }
+
+    /// Renames the thread.
+    pub fn set_name(&self, name: &str) {
+        *self.name.lock() = String::from(name);
+    }
+
+    /// Its scheduling state.
+    pub fn sched_state(&self) -> ThreadState {
+        self.sched.state()
+    }
+}
+
+/// Creates the scheduler; every CPU then calls [`enter_idle`].
+pub fn init(nr_cpus: usize) {
+    SCHED.call_once(|| Sched::new(nr_cpus));
+    trap::set_handler(vectors::RESCHEDULE, on_resched_ipi);
+    trap::set_handler(vectors::TIMER, timer::on_timer);
+    trap::set_return_hook(on_trap_return);
+    STARTED.store(true, Ordering::Release);
+}
+
+/// The running thread on this CPU (None in the idle loop or before start).
+pub fn current() -> Option<Arc<Thread>> {
+    SCHED.get()?.current(percpu::cpu_id())
+}
+
+fn idle_ctx(cpu: usize) -> &'static Context {
+    IDLE[cpu].get().expect("CPU has no idle context")
+}
+
+/// Makes the calling context this CPU's idle context and runs the idle loop.
+pub fn enter_idle() -> ! {
+    let cpu = percpu::cpu_id();
+    IDLE[cpu].call_once(Context::current_cpu);
+    timer::arm(cpu);
+    loop {
+        reap_zombies();
+        cpu::disable_interrupts();
+        if sched().has_work(cpu) {
+            schedule(Intent::Preempt);
+            cpu::enable_interrupts();
+        } else {
+            // sti; hlt is atomic: a wakeup IPI arriving after the check ends the halt.
+            cpu::enable_and_halt();
+        }
+    }
+}
+
+/// Runs the scheduler on this CPU: the current thread (or the idle context) gives
+/// up the CPU according to `intent`. Returns when the caller runs again (never for
+/// `Intent::Exit`).
+pub fn schedule(intent: Intent) {
+    let irq = cpu::irq_save();
+    let cpu = percpu::cpu_id();
+    let d = sched().schedule(cpu, time::now_ns(), intent);
+    if d.is_switch() {
+        let last = context::switch_to(d.prev, d.next, idle_ctx(cpu));
+        after_switch(last);
+    }
+    cpu::irq_restore(irq);
+}
+
+/// Runs on the new context right after every switch (and at the start of a new
+/// thread): hands the thread this CPU left back to the scheduler; dead ones are
+/// queued for freeing.
+pub fn after_switch(last: Option<Arc<Thread>>) {
+    let cpu = percpu::cpu_id();
+    sched().finish_switch(cpu, last.as_ref());
+    if let Some(p) = last
+        && p.sched_state() == ThreadState::Dead
+    {
+        ZOMBIES[cpu].lock().push(p);
+    }
+}
+
+/// Frees dead threads queued on this CPU. Needs interrupts enabled (stack unmapping
+/// sends TLB shootdown IPIs and waits for them).
+pub fn reap_zombies() {
+    if !cpu::interrupts_enabled() {
+        return;
+    }
+    let cpu = percpu::cpu_id();
+    let dead = {
+        let _irq = cpu::IrqGuard::new();
+        core::mem::take(&mut *ZOMBIES[cpu].lock())
+    };
+    for t in dead {
+        // Wait until no CPU is still executing on its stack (finish_switch released it).
+        while t.ctx.is_running() {
+            core::hint::spin_loop();
+        }
+        drop(t);
+    }
+}
+
+/// Gives up the CPU voluntarily.
+pub fn yield_now() {
+    schedule(Intent::Yield);
+    reap_zombies();
+}
+
+fn on_resched_ipi(_f: &mut trap::TrapFrame) {
+    percpu::this().ipis[0].fetch_add(1, Ordering::Relaxed);
+    let cpu = percpu::cpu_id();
+    sched().handle_ipi(cpu);
+}
+
+/// End of every trap: preempt the interrupted thread if a reschedule is pending and
+/// the interrupted code could be switched away (interrupts were on, no preemption
+/// lock held).
+fn on_trap_return(f: &mut trap::TrapFrame) {
+    if !started() || f.rflags & (1 << 9) == 0 {
+        return;
+    }
+    let cpu = percpu::cpu_id();
+    let s = sched();
+    if s.need_resched(cpu) && s.preemptible(cpu) {
+        schedule(Intent::Preempt);
+    }
+}
+
+/// Per-CPU statistics lines (`sched: cpu<N> switches=... steals=... migrations=... idle=...%`).
+pub fn print_stats() {
+    let Some(s) = SCHED.get() else { return };
+    for cpu in 0..s.nr_cpus() {
+        let st = s.stats(cpu);
+        weft_arch::rawprintln!(
+            "sched: cpu{} switches={} steals={} migrations={} idle={}%",
+            cpu,
+            st.switches,
+            st.steals,
+            st.migrations,
+            st.idle_percent()
+        );
+    }
+}
+
+/// Restricts the current thread to `mask` and moves it there if needed.
+pub fn set_current_affinity(mask: weft_sched::CpuSet) -> Result<(), weft_sched::AffinityError> {
+    let me = current().expect("set_current_affinity outside a thread");
+    sched().set_affinity(&me, mask, percpu::cpu_id())?;
+    while !me.sched().allowed_on(percpu::cpu_id()) {
+        schedule(Intent::Preempt);
+    }
+    Ok(())
+}
+
+/// Waits until every CPU has freed its dead threads and at most `baseline` thread
+/// objects remain (for exact resource accounting in tests).
+pub fn reap_until(baseline: usize) {
+    loop {
+        reap_all();
+        if live_threads() <= baseline {
+            return;
+        }
+        timer::sleep_ns(1_000_000);
+    }
+}
+
+/// Waits until every CPU has freed its dead threads (for exact resource accounting).
+pub fn reap_all() {
+    loop {
+        reap_zombies();
+        let pending: usize = (0..percpu::cpu_count())
+            .map(|c| {
+                let _irq = cpu::IrqGuard::new();
+                ZOMBIES[c].lock().len()
+            })
+            .sum();
+        if pending == 0 {
+            return;
+        }
+        // Idle CPUs reap on their next loop iteration; give them a moment.
+        timer::sleep_ns(1_000_000);
+    }
+}
