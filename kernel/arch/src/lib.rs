@@ -23,6 +23,7 @@ pub mod percpu;
 pub mod qemu;
 pub mod serial;
 pub mod switch;
+pub mod syscall;
 pub mod time;
 pub mod trap;
 

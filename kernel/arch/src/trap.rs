@@ -279,6 +279,11 @@ extern "C" fn weft_trap_dispatch(frame: &mut TrapFrame) {
             h(frame);
         }
     }
+    run_return_hook(frame);
+}
+
+/// Runs the return hook (preemption, signal delivery) for `frame`.
+pub fn run_return_hook(frame: &mut TrapFrame) {
     if let Some(hook) = load_handler(&RETURN_HOOK) {
         hook(frame);
     }

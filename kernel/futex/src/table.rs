@@ -87,7 +87,9 @@ impl<W> WakeList<W> {
 
     /// Makes room for `n` waiters in total, so that `push` never allocates.
     fn try_reserve(&mut self, n: usize) -> Result<(), Errno> {
-        let extra = n.saturating_sub(WAKE_INLINE).saturating_sub(self.spill.len());
+        let extra = n
+            .saturating_sub(WAKE_INLINE)
+            .saturating_sub(self.spill.len());
         self.spill.try_reserve(extra).map_err(|_| Errno::ENOMEM)
     }
 
@@ -272,7 +274,7 @@ impl<W: Waiter> FutexTable<W> {
         bitset: u32,
         waiter: W,
     ) -> Result<WaitToken<'_, W>, Errno> {
-        if bitset == 0 || uaddr % 4 != 0 {
+        if bitset == 0 || !uaddr.is_multiple_of(4) {
             return Err(Errno::EINVAL);
         }
         debug_assert!(waiter.wait_state().is_idle(), "waiter already waiting");
@@ -344,9 +346,7 @@ impl<W: Waiter> FutexTable<W> {
                 return WaitOutcome::Woken;
             }
             // Still queued here: nobody claimed us, so we leave on our own terms.
-            let pos = q
-                .iter()
-                .position(|e| ptr::eq(e.waiter.wait_state(), st));
+            let pos = q.iter().position(|e| ptr::eq(e.waiter.wait_state(), st));
             let entry = pos.and_then(|p| q.remove(p));
             debug_assert!(entry.is_some(), "queued waiter not in its bucket");
             if entry.is_some() {
@@ -415,10 +415,8 @@ impl<W: Waiter> FutexTable<W> {
         cmp: Option<(u64, u32)>,
         on_wake: impl FnMut(W),
     ) -> Result<usize, Errno> {
-        if let Some((uaddr, _)) = cmp {
-            if uaddr % 4 != 0 {
-                return Err(Errno::EINVAL);
-            }
+        if cmp.is_some_and(|(uaddr, _)| !uaddr.is_multiple_of(4)) {
+            return Err(Errno::EINVAL);
         }
         let i1 = self.bucket_of(key1);
         let i2 = self.bucket_of(key2);
@@ -532,7 +530,7 @@ impl<W: Waiter> FutexTable<W> {
         op: WakeOp,
         on_wake: impl FnMut(W),
     ) -> Result<usize, Errno> {
-        if uaddr2 % 4 != 0 {
+        if !uaddr2.is_multiple_of(4) {
             return Err(Errno::EINVAL);
         }
         let i1 = self.bucket_of(key1);
@@ -559,7 +557,14 @@ impl<W: Waiter> FutexTable<W> {
                     continue;
                 }
             };
-            wake_locked(b1, &mut g1, key1, nr_wake, FUTEX_BITSET_MATCH_ANY, &mut list);
+            wake_locked(
+                b1,
+                &mut g1,
+                key1,
+                nr_wake,
+                FUTEX_BITSET_MATCH_ANY,
+                &mut list,
+            );
             if op.test(old) {
                 let q2 = match g2.as_mut() {
                     Some(q2) => q2,
@@ -572,6 +577,13 @@ impl<W: Waiter> FutexTable<W> {
         let n = list.len();
         list.run(on_wake);
         Ok(n)
+    }
+
+    /// Ends a wait: the same as [`WaitToken::finish`] (`token` must come from this
+    /// table).
+    pub fn wait_finish(&self, token: WaitToken<'_, W>, reason: WaitOutcome) -> WaitOutcome {
+        debug_assert!(ptr::eq(token.table, self), "token of another table");
+        token.finish(reason)
     }
 
     /// Entries queued on `key` right now (takes the bucket lock). For tests and

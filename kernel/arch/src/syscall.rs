@@ -1,0 +1,171 @@
+//! The `syscall` instruction entry and the way into user mode.
+//!
+//! Entry builds the same [`TrapFrame`] an interrupt from user mode would (vector
+//! [`SYSCALL_VECTOR`]), so fork, signals and exec work on one frame layout. The
+//! return path uses `sysret` after re-checking, in Rust, that the frame is one
+//! `sysret` can restore safely (canonical user RIP, user segments, sane RFLAGS);
+//! anything the kernel edited into an unusual state goes back through `iretq`.
+
+use core::sync::atomic::{AtomicPtr, Ordering};
+
+use crate::cpu::{msr, wrmsr};
+use crate::gdt::{KERNEL_CS, USER_CS, USER_DS};
+use crate::trap::TrapFrame;
+
+/// `TrapFrame::vector` value for frames built by the system call entry.
+pub const SYSCALL_VECTOR: u64 = 0x100;
+
+/// RFLAGS bits user mode may control (CF PF AF ZF SF TF DF OF AC ID and bit 1).
+const USER_RFLAGS: u64 = 0x0004_0dd5 | (1 << 21);
+const RFLAGS_IF: u64 = 1 << 9;
+const RFLAGS_FIXED: u64 = 1 << 1;
+
+core::arch::global_asm!(
+    r#"
+    .section .text.weft_syscall, "ax"
+    .global weft_syscall_entry
+    .p2align 4
+weft_syscall_entry:
+    swapgs
+    mov gs:[{user_rsp}], rsp
+    mov rsp, gs:[{kstack}]
+    push {user_ds}
+    push qword ptr gs:[{user_rsp}]
+    push r11
+    push {user_cs}
+    push rcx
+    push 0
+    push {vector}
+    push rax
+    push rbx
+    push rcx
+    push rdx
+    push rsi
+    push rdi
+    push rbp
+    push r8
+    push r9
+    push r10
+    push r11
+    push r12
+    push r13
+    push r14
+    push r15
+    mov rdi, rsp
+    cld
+    call weft_syscall_dispatch
+    cli
+    test al, al
+    jz 1f
+    pop r15
+    pop r14
+    pop r13
+    pop r12
+    pop r11
+    pop r10
+    pop r9
+    pop r8
+    pop rbp
+    pop rdi
+    pop rsi
+    pop rdx
+    pop rcx
+    pop rbx
+    pop rax
+    add rsp, 16
+    mov rcx, [rsp]
+    mov r11, [rsp + 16]
+    mov rsp, [rsp + 24]
+    swapgs
+    sysretq
+1:
+    jmp weft_trap_return
+
+    .global weft_enter_user
+    .p2align 4
+weft_enter_user:
+    cli
+    mov rsp, rdi
+    jmp weft_trap_return
+"#,
+    user_rsp = const crate::percpu::OFF_USER_RSP,
+    kstack = const crate::percpu::OFF_KERNEL_STACK_TOP,
+    user_ds = const USER_DS as u64,
+    user_cs = const USER_CS as u64,
+    vector = const SYSCALL_VECTOR,
+);
+
+unsafe extern "C" {
+    fn weft_syscall_entry();
+    fn weft_enter_user(frame: *const TrapFrame) -> !;
+}
+
+/// The kernel's system call handler: gets the frame (number in rax, arguments in
+/// rdi rsi rdx r10 r8 r9), leaves the result in rax. Runs with interrupts enabled.
+pub type SyscallHandler = fn(&mut TrapFrame);
+
+static HANDLER: AtomicPtr<()> = AtomicPtr::new(core::ptr::null_mut());
+
+/// Installs the system call handler.
+pub fn set_handler(h: SyscallHandler) {
+    HANDLER.store(h as *mut (), Ordering::Release);
+}
+
+/// Enables `syscall` on this CPU (EFER.SCE, STAR, LSTAR, FMASK).
+pub fn init_cpu() {
+    // SAFETY: STAR holds the selectors of this kernel's GDT layout (see gdt.rs),
+    // LSTAR the entry point above, FMASK clears IF/DF/TF/AC/NT on entry so the entry
+    // code starts with interrupts off, and SCE enables the instruction.
+    unsafe {
+        wrmsr(msr::STAR, ((KERNEL_CS as u64) << 32) | (((USER_DS as u64 & !3) - 8) << 48));
+        wrmsr(msr::LSTAR, weft_syscall_entry as *const () as u64);
+        wrmsr(msr::FMASK, 0x4_7700);
+        wrmsr(msr::EFER, crate::cpu::rdmsr(msr::EFER) | 1);
+    }
+}
+
+fn is_canonical_user(addr: u64) -> bool {
+    addr < 0x0000_8000_0000_0000
+}
+
+/// Makes `frame` safe to return to user mode with: user segments, RFLAGS limited to
+/// user-controllable bits plus IF. Returns whether `sysret` may be used (canonical
+/// RIP); otherwise the caller must use `iretq`, which faults in user mode.
+pub fn sanitize_user_frame(frame: &mut TrapFrame) -> bool {
+    frame.cs = USER_CS as u64;
+    frame.ss = USER_DS as u64;
+    frame.rflags = (frame.rflags & USER_RFLAGS) | RFLAGS_IF | RFLAGS_FIXED;
+    is_canonical_user(frame.rip)
+}
+
+#[unsafe(no_mangle)]
+extern "C" fn weft_syscall_dispatch(frame: &mut TrapFrame) -> bool {
+    crate::cpu::enable_interrupts();
+    let p = HANDLER.load(Ordering::Acquire);
+    if p.is_null() {
+        frame.rax = (-38i64) as u64; // ENOSYS
+    } else {
+        // SAFETY: only `set_handler` stores into HANDLER, always a `SyscallHandler`.
+        let h: SyscallHandler = unsafe { core::mem::transmute::<*mut (), SyscallHandler>(p) };
+        h(frame);
+    }
+    crate::cpu::disable_interrupts();
+    crate::trap::run_return_hook(frame);
+    sanitize_user_frame(frame)
+}
+
+/// Enters user mode with the register state in `frame`, which must sit at the top of
+/// the current kernel stack (the stack the CPU will use for the next entry).
+pub fn enter_user(frame: &mut TrapFrame) -> ! {
+    sanitize_user_frame(frame);
+    let top = crate::percpu::this().kernel_stack_top.load(Ordering::Relaxed);
+    assert_eq!(
+        frame as *const TrapFrame as u64 + core::mem::size_of::<TrapFrame>() as u64,
+        top,
+        "enter_user: the frame must be at the top of the kernel stack"
+    );
+    // SAFETY: the frame is a complete user register state at the top of this
+    // thread's kernel stack (checked), sanitised for user mode; the trap return
+    // path pops it and `iretq`s to ring 3 with swapgs.
+    unsafe { weft_enter_user(frame) }
+}
