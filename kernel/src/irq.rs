@@ -1,7 +1,9 @@
-//! Interrupt handlers the kernel installs: the timer tick, IPIs and the faults that
-//! need kernel knowledge (guard pages).
+//! Interrupt and exception handlers the kernel installs: IPIs, the console input
+//! interrupt, page faults (demand paging, copy-on-write, user-copy fixups, stack
+//! guards) and the exceptions that end a user process with a signal.
 
 use core::sync::atomic::Ordering;
+use weft_abi::signal::{SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGTRAP};
 use weft_arch::trap::{self, TrapFrame};
 use weft_arch::{cpu, kprintln, percpu, vectors};
 
@@ -18,19 +20,95 @@ pub fn init() {
     trap::set_handler(vectors::APIC_ERROR, |_| kprintln!("apic: error interrupt"));
     trap::set_handler(14, on_page_fault);
     trap::set_handler(8, on_double_fault);
+    for v in [0u8, 1, 3, 4, 5, 6, 7, 10, 11, 12, 13, 16, 17, 19, 20, 21] {
+        trap::set_handler(v, on_exception);
+    }
+}
+
+/// Puts the default handler for `vector` back (tests that borrow a vector).
+pub fn restore_default(vector: u8) {
+    trap::set_handler(vector, on_exception);
 }
 
 fn count_ipi(kind: usize) {
     percpu::this().ipis[kind].fetch_add(1, Ordering::Relaxed);
 }
 
+/// Routes the COM1 receive interrupt (ISA IRQ 4) to the boot CPU.
+pub fn init_console_input(madt: Option<&weft_arch::acpi::MadtInfo>) {
+    let Some(madt) = madt else { return };
+    let o = madt.isa_irq(4);
+    let vector = vectors::IRQ_BASE + 4;
+    trap::set_handler(vector, |_| crate::fs::console_input_irq());
+    if weft_arch::ioapic::route(o.gsi, vector, percpu::get(0).lapic_id() as u8, o.active_low, o.level) {
+        weft_arch::serial::enable_rx_interrupt();
+    }
+}
+
+/// The signal a user-mode exception raises.
+fn signal_for(vector: u64) -> u32 {
+    match vector {
+        0 | 16 | 19 => SIGFPE,
+        1 | 3 => SIGTRAP,
+        6 | 7 => SIGILL,
+        17 => SIGBUS,
+        _ => SIGSEGV,
+    }
+}
+
+/// Ends the current user process as killed by `sig` (no handlers exist yet).
+fn kill_current_process(sig: u32) -> ! {
+    cpu::enable_interrupts();
+    crate::proc::uthread::exit_group(crate::proc::wstatus_signaled(sig as i32))
+}
+
+fn on_exception(f: &mut TrapFrame) {
+    if f.from_user() && crate::proc::uthread::current_user().is_some() {
+        kill_current_process(signal_for(f.vector));
+    }
+    if f.vector == 13 {
+        if let Some(resume) = weft_mm::user::fixup_for(f.rip) {
+            f.rip = resume;
+            return;
+        }
+    }
+    trap::fatal(f, None)
+}
+
 fn on_page_fault(f: &mut TrapFrame) {
     let addr = cpu::cr2();
+    if f.from_user() {
+        let Some((_, p)) = crate::proc::uthread::current_user() else { trap::fatal(f, None) };
+        cpu::enable_interrupts();
+        let r = p.aspace().map(|a| a.handle_fault(addr, f.error_code));
+        cpu::disable_interrupts();
+        match r {
+            Some(Ok(())) => return,
+            _ => {
+                drop(p);
+                kill_current_process(SIGSEGV)
+            }
+        }
+    }
+    if let Some(fx) = weft_mm::user::uaccess_fixup(f.rip) {
+        if fx.may_resolve && addr < weft_mm::user::USER_LIMIT {
+            if let Some((_, p)) = crate::proc::uthread::current_user() {
+                let was_on = f.rflags & (1 << 9) != 0;
+                if was_on {
+                    cpu::enable_interrupts();
+                }
+                let r = p.aspace().map(|a| a.handle_fault(addr, f.error_code));
+                cpu::disable_interrupts();
+                if matches!(r, Some(Ok(()))) {
+                    return;
+                }
+            }
+        }
+        f.rip = fx.resume;
+        return;
+    }
     if weft_mm::is_guard_page(addr) {
-        trap::fatal(
-            f,
-            Some("kernel stack overflow: the fault address is a stack guard page"),
-        );
+        trap::fatal(f, Some("kernel stack overflow: the fault address is a stack guard page"));
     }
     trap::fatal(f, None)
 }
@@ -46,10 +124,7 @@ fn on_double_fault(f: &mut TrapFrame) {
             addr
         );
         crate::task::kthread::die_from_fault(crate::task::kthread::EXIT_STACK_OVERFLOW);
-        trap::fatal(
-            f,
-            Some("kernel stack overflow: the stack pointer ran into a guard page"),
-        );
+        trap::fatal(f, Some("kernel stack overflow: the stack pointer ran into a guard page"));
     }
     trap::fatal(f, None)
 }

@@ -8,16 +8,21 @@ extern crate alloc;
 
 mod boot;
 mod bootglue;
+mod fs;
+mod futex;
 mod irq;
 mod ktest;
 mod panic;
+mod proc;
+mod random;
 mod smp;
 mod symbols;
 mod task;
+mod time;
 mod tlb;
 
 use spin::Once;
-use weft_arch::{apic, cpu, kprintln, percpu, time, trap};
+use weft_arch::{apic, cpu, kprintln, percpu, trap};
 use weft_mm::{Region, RegionKind};
 
 /// Boot information, copied out of bootloader memory.
@@ -81,7 +86,7 @@ extern "C" fn kmain_on_kernel_stack(_: usize, _: usize) -> ! {
     );
     smp::init_cpu_tables(0);
 
-    let hz = time::calibrate();
+    let hz = weft_arch::time::calibrate();
     kprintln!(
         "time: TSC {}.{:03} MHz (calibrated against the PIT)",
         hz / 1_000_000,
@@ -123,6 +128,10 @@ extern "C" fn kmain_on_kernel_stack(_: usize, _: usize) -> ! {
 
     task::init(boot::mp_response().cpus().len().max(1));
     weft_mm::set_tlb_flush_hook(tlb::kernel_range_flushed);
+    weft_mm::user::set_shootdown_hook(tlb::shootdown);
+    weft_arch::syscall::set_handler(proc::syscall::handle);
+    weft_arch::syscall::init_cpu();
+    irq::init_console_input(ACPI.get());
     let online = smp::start_aps();
     kprintln!("smp: {} cpus online", online);
     cpu::enable_interrupts();
@@ -142,19 +151,52 @@ extern "C" fn kmain_on_kernel_stack(_: usize, _: usize) -> ! {
     task::enter_idle()
 }
 
-/// The first kernel thread: runs what the command line asks for.
+/// Whether the kernel's own tests passed (combined with init's exit status).
+static KTESTS_OK: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(true);
+
+/// The first kernel thread: runs what the command line asks for, then starts init.
 fn kmain_thread() -> u64 {
-    let cmd = boot_info().cmdline.as_str();
+    let info = boot_info();
+    let cmd = info.cmdline.as_str();
+    let initramfs = info.modules.iter().find(|m| m.path.ends_with("initramfs.tar")).map(|m| m.data);
+    fs::init(initramfs);
+    let mut init_args: alloc::vec::Vec<alloc::string::String> = alloc::vec![alloc::string::String::from("/bin/init")];
     if let Some(filter) = ktest::requested(cmd) {
         let ok = ktest::run(filter, cmd);
-        shutdown(ok);
-    }
-    if ktest::bench_requested(cmd) {
+        KTESTS_OK.store(ok, core::sync::atomic::Ordering::Release);
+        init_args.push("--test".into());
+        if !filter.is_empty() {
+            init_args.push(filter.into());
+        }
+    } else if ktest::bench_requested(cmd) {
         ktest::bench::run();
         shutdown(true);
+    } else if let Some(run) = cmd.find("RUN=") {
+        init_args.push("--run".into());
+        init_args.extend(cmd[run + 4..].split_whitespace().map(alloc::string::String::from));
     }
-    kprintln!("weft: boot complete; nothing to run yet, idling (Ctrl-A X leaves QEMU)");
+    let argv: alloc::vec::Vec<&str> = init_args.iter().map(|s| s.as_str()).collect();
+    match proc::start_init("/bin/init", &argv) {
+        Ok(p) => kprintln!("init: started /bin/init as pid {} ({:?})", p.pid, argv),
+        Err(e) => {
+            kprintln!("init: cannot start /bin/init: {}", e.name().unwrap_or("?"));
+            if ktest::requested(cmd).is_some() {
+                shutdown(KTESTS_OK.load(core::sync::atomic::Ordering::Acquire));
+            }
+        }
+    }
     0
+}
+
+/// init (pid 1) has exited: the run is over.
+pub fn init_exited(wstatus: i32) {
+    let ok = wstatus == 0 && KTESTS_OK.load(core::sync::atomic::Ordering::Acquire);
+    if wstatus & 0x7f == 0 {
+        kprintln!("init: exited with status {}", (wstatus >> 8) & 0xff);
+    } else {
+        kprintln!("init: killed by signal {}", wstatus & 0x7f);
+    }
+    shutdown(ok)
 }
 
 /// The parsed MADT.

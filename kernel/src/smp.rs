@@ -105,6 +105,7 @@ unsafe extern "C" fn ap_entry(info: &limine::mp::Cpu) -> ! {
 extern "C" fn ap_main(idx: usize, _: usize) -> ! {
     init_cpu_tables(idx);
     apic::init_cpu(XAPIC_VIRT.load(Ordering::Relaxed));
+    weft_arch::syscall::init_cpu();
     percpu::this().online.store(true, Ordering::Release);
     kprintln!("smp: cpu{} online (APIC id {})", idx, apic::id());
     ONLINE.fetch_add(1, Ordering::AcqRel);

@@ -42,6 +42,8 @@ pub struct Context {
     running_on: AtomicUsize,
     /// User FS base (TLS pointer), loaded on switch-in.
     pub fs_base: AtomicU64,
+    /// User GS base, loaded on switch-in (kept in KERNEL_GS_BASE while in the kernel).
+    pub gs_base: AtomicU64,
     stack: Option<Box<dyn StackMemory>>,
     fpu: Option<Box<FpuArea>>,
 }
@@ -55,6 +57,7 @@ impl Context {
             resumable: AtomicBool::new(false),
             running_on: AtomicUsize::new(percpu::cpu_id()),
             fs_base: AtomicU64::new(0),
+            gs_base: AtomicU64::new(0),
             stack: None,
             fpu: None,
         }
@@ -77,9 +80,31 @@ impl Context {
             resumable: AtomicBool::new(true),
             running_on: AtomicUsize::new(NOT_RUNNING),
             fs_base: AtomicU64::new(0),
+            gs_base: AtomicU64::new(0),
             stack: Some(stack),
             fpu: None,
         }
+    }
+
+    /// A new context for a user thread: like [`Context::new`], but the top of the
+    /// stack is kept free for the user register frame that
+    /// [`crate::syscall::enter_user_with`] places there (and that every later entry
+    /// from user mode builds at the same spot).
+    pub fn new_user(stack: Box<dyn StackMemory>, entry: extern "C" fn(usize, usize) -> !, a: usize, b: usize) -> Context {
+        let top = stack.top();
+        let reserve = core::mem::size_of::<crate::trap::TrapFrame>() as u64;
+        // SAFETY: as in `new`; the initial kernel frames go below the reserved slot.
+        let rsp = unsafe { crate::switch::init_stack((top - reserve) & !15, entry, a, b) };
+        Context {
+            rsp: AtomicU64::new(rsp),
+            resumable: AtomicBool::new(true),
+            running_on: AtomicUsize::new(NOT_RUNNING),
+            fs_base: AtomicU64::new(0),
+            gs_base: AtomicU64::new(0),
+            stack: Some(stack),
+            fpu: None,
+        }
+        .with_fpu()
     }
 
     /// Gives this context a user FPU state (initial values as for a new program).
@@ -140,6 +165,12 @@ fn switch(prev: &Context, next: &Context) {
         // SAFETY: FS_BASE only affects user-mode (and explicit fs:) accesses; the
         // kernel does not use FS.
         unsafe { crate::cpu::wrmsr(crate::cpu::msr::FS_BASE, fs) };
+    }
+    let gs = next.gs_base.load(Ordering::Relaxed);
+    if gs != prev.gs_base.load(Ordering::Relaxed) {
+        // SAFETY: while in the kernel, KERNEL_GS_BASE holds the user GS base that the
+        // next swapgs to user mode installs; the kernel's own GS is untouched.
+        unsafe { crate::cpu::wrmsr(crate::cpu::msr::KERNEL_GS_BASE, gs) };
     }
     if let Some(f) = next.fpu.as_ref() {
         // SAFETY: the area holds an image saved by `fpu_save` or initialised by
@@ -254,6 +285,18 @@ pub fn take_last<T: HasContext>() -> Option<Arc<T>> {
     } else {
         // SAFETY: as above, for the parked `prev`.
         Some(unsafe { Arc::from_raw(last as *const T) })
+    }
+}
+
+/// Loads `ctx`'s user FS and GS bases into this CPU now (after the running thread
+/// changed them: arch_prctl, execve).
+pub fn load_user_bases(ctx: &Context) {
+    let _irq = crate::cpu::IrqGuard::new();
+    // SAFETY: as in `switch`: FS_BASE and the user GS slot (KERNEL_GS_BASE while in
+    // the kernel) only affect user mode; the caller's context is the running one.
+    unsafe {
+        crate::cpu::wrmsr(crate::cpu::msr::FS_BASE, ctx.fs_base.load(Ordering::Relaxed));
+        crate::cpu::wrmsr(crate::cpu::msr::KERNEL_GS_BASE, ctx.gs_base.load(Ordering::Relaxed));
     }
 }
 

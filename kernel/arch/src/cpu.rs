@@ -341,3 +341,21 @@ pub fn breakpoint() {
     // SAFETY: int3 raises #BP, whose handler returns to the next instruction.
     unsafe { asm!("int3", options(nomem, nostack)) };
 }
+
+/// A hardware random number (RDRAND), if the CPU has the instruction and it
+/// delivers within a few tries.
+pub fn rdrand() -> Option<u64> {
+    if core::arch::x86_64::__cpuid(1).ecx & (1 << 30) == 0 {
+        return None;
+    }
+    for _ in 0..10 {
+        let v: u64;
+        let ok: u8;
+        // SAFETY: RDRAND is present (CPUID checked); it only writes its operands.
+        unsafe { asm!("rdrand {}", "setc {}", out(reg) v, out(reg_byte) ok, options(nomem, nostack)) };
+        if ok != 0 {
+            return Some(v);
+        }
+    }
+    None
+}

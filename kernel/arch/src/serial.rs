@@ -72,3 +72,15 @@ impl fmt::Write for SerialWriter {
         Ok(())
     }
 }
+
+/// Enables the "received data available" interrupt (the IOAPIC routes it).
+pub fn enable_rx_interrupt() {
+    let mut ier: Port<u8> = Port::new(COM1 + 1);
+    let mut mcr: Port<u8> = Port::new(COM1 + 4);
+    // SAFETY: IER bit 0 enables the receive interrupt; MCR OUT2 gates the UART's
+    // interrupt line on PC hardware. Both only affect the UART.
+    unsafe {
+        ier.write(0x01);
+        mcr.write(0x0b);
+    }
+}

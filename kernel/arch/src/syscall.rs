@@ -154,18 +154,26 @@ extern "C" fn weft_syscall_dispatch(frame: &mut TrapFrame) -> bool {
     sanitize_user_frame(frame)
 }
 
-/// Enters user mode with the register state in `frame`, which must sit at the top of
-/// the current kernel stack (the stack the CPU will use for the next entry).
-pub fn enter_user(frame: &mut TrapFrame) -> ! {
-    sanitize_user_frame(frame);
+/// Enters user mode with the register state `frame`: copies it into the slot at the
+/// top of the current thread's kernel stack (reserved by `Context::new_user`) and
+/// returns through the trap path with `iretq`.
+pub fn enter_user_with(frame: &TrapFrame) -> ! {
+    crate::cpu::disable_interrupts();
+    let mut f = *frame;
+    sanitize_user_frame(&mut f);
+    if !is_canonical_user(f.rip) {
+        f.rip = 0; // faults in user mode at address 0: the process gets SIGSEGV
+    }
     let top = crate::percpu::this().kernel_stack_top.load(Ordering::Relaxed);
-    assert_eq!(
-        frame as *const TrapFrame as u64 + core::mem::size_of::<TrapFrame>() as u64,
-        top,
-        "enter_user: the frame must be at the top of the kernel stack"
-    );
-    // SAFETY: the frame is a complete user register state at the top of this
-    // thread's kernel stack (checked), sanitised for user mode; the trap return
-    // path pops it and `iretq`s to ring 3 with swapgs.
-    unsafe { weft_enter_user(frame) }
+    assert!(top != 0, "enter_user_with on a context without a kernel stack");
+    let slot = (top - core::mem::size_of::<TrapFrame>() as u64) as *mut TrapFrame;
+    // SAFETY: `kernel_stack_top` is the top of the running thread's own kernel stack
+    // (set by the context switch), whose highest `size_of::<TrapFrame>()` bytes were
+    // left unused for exactly this frame by `Context::new_user`; the current Rust
+    // frames live below it. After the write, the trap return path pops the frame and
+    // `iretq`s to ring 3, never coming back here.
+    unsafe {
+        slot.write(f);
+        weft_enter_user(slot)
+    }
 }

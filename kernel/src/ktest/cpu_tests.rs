@@ -20,6 +20,7 @@ pub fn breakpoint_resumes(_: &Ctx) -> Result<(), String> {
     cpu::breakpoint();
     cpu::breakpoint();
     let after = BP_HITS.load(Ordering::SeqCst);
+    crate::irq::restore_default(3);
     check!(
         after == before + 2,
         "int3 handler ran {} times, expected 2",

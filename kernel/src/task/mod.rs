@@ -20,7 +20,7 @@ use weft_arch::context::{self, Context, HasContext};
 use weft_arch::{MAX_CPUS, apic, cpu, percpu, time, trap, vectors};
 use weft_sched::{Intent, Platform, Schedulable, Scheduler, ThreadSched, ThreadState};
 
-pub use timer::{TICK_NS, sleep_ns};
+pub use timer::{TICK_NS, sleep_ns, sleep_prepared_until};
 
 /// The kernel's implementation of the scheduler's platform hooks.
 pub struct KernelPlatform;
@@ -72,12 +72,17 @@ pub fn alloc_tid() -> u64 {
 
 /// A schedulable thread (kernel threads now, user threads later).
 pub struct Thread {
-    pub tid: u64,
+    /// Thread id (changes only when a non-leader thread execs and takes the pid).
+    tid: AtomicU64,
+    /// Futex wait state.
+    pub(crate) futex: weft_futex::WaitState,
     name: Mutex<String>,
     sched: ThreadSched,
     pub(crate) ctx: Context,
     /// What the thread is for; kernel threads carry their entry closure and exit state.
     pub(crate) kernel: Option<kthread::KernelThread>,
+    /// The user part of a user thread.
+    pub(crate) user: Option<crate::proc::UserThread>,
     /// Declared last so it is dropped last: the thread counts as gone only once its
     /// stack and everything else have been freed.
     _live: LiveToken,
@@ -109,22 +114,49 @@ impl HasContext for Thread {
 }
 
 impl Thread {
-    /// A new thread (not yet scheduled).
-    pub fn new(
-        name: &str,
-        sched: ThreadSched,
-        ctx: Context,
-        kernel: Option<kthread::KernelThread>,
-    ) -> Thread {
+    /// A new kernel thread (not yet scheduled).
+    pub fn new(name: &str, sched: ThreadSched, ctx: Context, kernel: Option<kthread::KernelThread>) -> Thread {
         LIVE.fetch_add(1, Ordering::Relaxed);
         Thread {
-            tid: alloc_tid(),
+            tid: AtomicU64::new(alloc_tid()),
+            futex: weft_futex::WaitState::new(),
             name: Mutex::new(String::from(name)),
             sched,
             ctx,
             kernel,
+            user: None,
             _live: LiveToken,
         }
+    }
+
+    /// A new user thread with thread id `tid` (not yet scheduled).
+    pub fn new_user(tid: u64, name: &str, sched: ThreadSched, ctx: Context, user: crate::proc::UserThread) -> Thread {
+        LIVE.fetch_add(1, Ordering::Relaxed);
+        Thread {
+            tid: AtomicU64::new(tid),
+            futex: weft_futex::WaitState::new(),
+            name: Mutex::new(String::from(name)),
+            sched,
+            ctx,
+            kernel: None,
+            user: Some(user),
+            _live: LiveToken,
+        }
+    }
+
+    /// The address space this thread runs in (None for kernel threads).
+    pub fn aspace(&self) -> Option<Arc<weft_mm::user::AddressSpace>> {
+        self.user.as_ref()?.process.aspace()
+    }
+
+    /// Thread id.
+    pub fn tid(&self) -> u64 {
+        self.tid.load(Ordering::Relaxed)
+    }
+
+    /// Changes the thread id (exec by a non-leader thread takes the process id).
+    pub fn set_tid(&self, tid: u64) {
+        self.tid.store(tid, Ordering::Relaxed);
     }
 
     /// The thread's name.
@@ -187,10 +219,55 @@ pub fn schedule(intent: Intent) {
     let cpu = percpu::cpu_id();
     let d = sched().schedule(cpu, time::now_ns(), intent);
     if d.is_switch() {
+        switch_mm(cpu, d.next.as_ref());
         let last = context::switch_to(d.prev, d.next, idle_ctx(cpu));
         after_switch(last);
     }
     cpu::irq_restore(irq);
+}
+
+/// The address space each CPU has loaded (kept alive while loaded).
+static LOADED: [Mutex<Option<Arc<weft_mm::user::AddressSpace>>>; MAX_CPUS] = [const { Mutex::new(None) }; MAX_CPUS];
+
+/// Loads `next`'s address space on this CPU (the kernel tables for kernel threads
+/// and idle). Interrupts are disabled.
+fn switch_mm(cpu: usize, next: Option<&Arc<Thread>>) {
+    let next_as = next.and_then(|t| t.aspace());
+    let mut loaded = LOADED[cpu].lock();
+    let same = match (&*loaded, &next_as) {
+        (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+        (None, None) => true,
+        _ => false,
+    };
+    if !same {
+        weft_mm::user::switch_address_space(loaded.as_deref(), next_as.as_deref(), cpu);
+        *loaded = next_as;
+    }
+}
+
+/// Switches this CPU to the kernel page tables (a process's last thread does this
+/// before the process releases its address space).
+pub fn leave_address_space() {
+    let old = {
+        let _irq = cpu::IrqGuard::new();
+        let cpu = percpu::cpu_id();
+        let mut loaded = LOADED[cpu].lock();
+        weft_mm::user::switch_address_space(loaded.as_deref(), None, cpu);
+        loaded.take()
+    };
+    drop(old);
+}
+
+/// Loads `aspace` on this CPU right now (exec installs a new address space).
+pub fn enter_address_space(aspace: Arc<weft_mm::user::AddressSpace>) {
+    let old = {
+        let _irq = cpu::IrqGuard::new();
+        let cpu = percpu::cpu_id();
+        let mut loaded = LOADED[cpu].lock();
+        weft_mm::user::switch_address_space(loaded.as_deref(), Some(&aspace), cpu);
+        loaded.replace(aspace)
+    };
+    drop(old);
 }
 
 /// Runs on the new context right after every switch (and at the start of a new
@@ -245,6 +322,7 @@ fn on_trap_return(f: &mut trap::TrapFrame) {
     if !started() || f.rflags & (1 << 9) == 0 {
         return;
     }
+    crate::proc::uthread::check_return_to_user(f);
     let cpu = percpu::cpu_id();
     let s = sched();
     if s.need_resched(cpu) && s.preemptible(cpu) {

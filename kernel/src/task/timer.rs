@@ -68,6 +68,21 @@ pub fn sleep_until(deadline_ns: u64) {
     }
 }
 
+/// For a thread that has already announced a sleep (`prepare_sleep`): sleeps until
+/// woken or until `deadline_ns`, whichever comes first.
+pub fn sleep_prepared_until(deadline_ns: u64) {
+    let me = current().expect("sleep_prepared_until called outside a thread");
+    let irq = cpu::irq_save();
+    let cpu = percpu::cpu_id();
+    let id = timers().arm(cpu, deadline_ns, me);
+    if deadline_ns < ARMED[cpu].load(Ordering::Relaxed) {
+        arm(cpu);
+    }
+    schedule(Intent::Sleep);
+    timers().cancel(id);
+    cpu::irq_restore(irq);
+}
+
 /// Sleeps for at least `ns` nanoseconds.
 pub fn sleep_ns(ns: u64) {
     sleep_until(time::now_ns() + ns);

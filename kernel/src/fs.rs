@@ -1,0 +1,157 @@
+//! The kernel's file system glue: the one VFS tree (unpacked from the initramfs
+//! module), the console device, and the sleeping primitive the VFS blocks with.
+
+use alloc::collections::VecDeque;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::sync::atomic::Ordering;
+
+use spin::{Mutex, Once};
+use weft_abi::Errno;
+use weft_arch::{cpu, kprintln, percpu};
+use weft_sched::Intent;
+use weft_vfs::{CharDevice, FdTable, Vfs, WOULD_BLOCK};
+
+use crate::task::{self, KernelPlatform, Thread, sched};
+
+static VFS: Once<Vfs> = Once::new();
+
+/// The VFS.
+pub fn vfs() -> &'static Vfs {
+    VFS.get().expect("VFS used before fs::init")
+}
+
+/// A wait queue the VFS can sleep on: the scheduler's wait queue with the
+/// no-lost-wakeup protocol (queue, re-check, sleep). A thread told to exit gets
+/// EINTR.
+pub struct KWaitQueue {
+    wq: weft_sched::WaitQueue<Thread, KernelPlatform>,
+}
+
+impl KWaitQueue {
+    pub fn new() -> Arc<KWaitQueue> {
+        Arc::new(KWaitQueue { wq: weft_sched::WaitQueue::new() })
+    }
+}
+
+/// Whether the current thread has been told to exit (its waits end with EINTR).
+pub fn interrupted() -> bool {
+    task::current().is_some_and(|t| {
+        t.user.as_ref().is_some_and(|u| u.kill.load(Ordering::Acquire) || u.process.exiting.load(Ordering::Acquire))
+    })
+}
+
+impl weft_vfs::WaitQueue for KWaitQueue {
+    fn wait_until(&self, ready: &mut dyn FnMut() -> bool) -> Result<(), Errno> {
+        let me = task::current().ok_or(Errno::EINVAL)?;
+        loop {
+            self.wq.prepare_to_wait(&me);
+            if ready() {
+                break;
+            }
+            if interrupted() {
+                self.wq.finish_wait(&me);
+                return Err(Errno::EINTR);
+            }
+            task::schedule(Intent::Sleep);
+        }
+        self.wq.finish_wait(&me);
+        Ok(())
+    }
+
+    fn wake_all(&self) {
+        self.wq.wake_all(sched(), percpu::cpu_id());
+    }
+}
+
+/// The serial console as a character device: output to COM1, input from the UART
+/// receive interrupt through a small buffer.
+pub struct Console {
+    input: Mutex<VecDeque<u8>>,
+    wq: Arc<KWaitQueue>,
+}
+
+static CONSOLE: Once<Arc<Console>> = Once::new();
+
+impl CharDevice for Console {
+    fn read(&self, buf: &mut [u8]) -> Result<usize, Errno> {
+        let _irq = cpu::IrqGuard::new();
+        let mut input = self.input.lock();
+        if input.is_empty() {
+            return Err(WOULD_BLOCK);
+        }
+        let n = buf.len().min(input.len());
+        for b in buf.iter_mut().take(n) {
+            *b = input.pop_front().unwrap_or(0);
+        }
+        Ok(n)
+    }
+
+    fn write(&self, buf: &[u8]) -> Result<usize, Errno> {
+        weft_arch::log::with_console(|_| weft_arch::serial::write_bytes(buf));
+        Ok(buf.len())
+    }
+
+    fn poll(&self) -> i16 {
+        let _irq = cpu::IrqGuard::new();
+        let readable = !self.input.lock().is_empty();
+        weft_abi::poll::POLLOUT | weft_abi::poll::POLLWRNORM | if readable { weft_abi::poll::POLLIN | weft_abi::poll::POLLRDNORM } else { 0 }
+    }
+
+    fn wait_queue(&self) -> Option<Arc<dyn weft_vfs::WaitQueue>> {
+        Some(self.wq.clone())
+    }
+}
+
+/// UART receive interrupt: buffer the bytes, wake readers.
+pub fn console_input_irq() {
+    let Some(c) = CONSOLE.get() else { return };
+    let mut any = false;
+    while let Some(b) = weft_arch::serial::try_read_byte() {
+        let mut input = c.input.lock();
+        if input.len() < 4096 {
+            input.push_back(if b == b'\r' { b'\n' } else { b });
+        }
+        any = true;
+    }
+    if any {
+        weft_vfs::WaitQueue::wake_all(&*c.wq);
+    }
+}
+
+/// Builds the tree: unpacks the initramfs module and creates /dev.
+pub fn init(initramfs: Option<&[u8]>) {
+    let vfs = Vfs::new();
+    if let Some(bytes) = initramfs {
+        match vfs.unpack_initramfs(bytes) {
+            Ok(st) => kprintln!("fs: initramfs unpacked: {:?}", st),
+            Err(e) => kprintln!("fs: initramfs rejected: {}", e.summary()),
+        }
+    } else {
+        kprintln!("fs: no initramfs module");
+    }
+    let console = CONSOLE.call_once(|| Arc::new(Console { input: Mutex::new(VecDeque::new()), wq: KWaitQueue::new() })).clone();
+    if let Err(e) = vfs.populate_dev(console) {
+        kprintln!("fs: cannot create /dev: {:?}", e);
+    }
+    weft_vfs::set_clock(crate::time::realtime_timespec);
+    VFS.call_once(|| vfs);
+}
+
+/// Opens /dev/console as descriptors 0, 1 and 2.
+pub fn open_console_fds(files: &FdTable) -> Result<(), Errno> {
+    for _ in 0..3 {
+        let f = vfs().open(&vfs().root(), b"/dev/console", weft_abi::fcntl::O_RDWR, 0)?;
+        files.alloc(f, false)?;
+    }
+    Ok(())
+}
+
+/// Reads a whole regular file.
+pub fn read_file(path: &[u8]) -> Result<Vec<u8>, Errno> {
+    let inode = vfs().lookup(&vfs().root(), path, true)?;
+    if inode.is_dir() {
+        return Err(Errno::EACCES);
+    }
+    inode.contents()
+}

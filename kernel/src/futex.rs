@@ -1,0 +1,182 @@
+//! The futex system call: the hashed table of weft-futex driven with this kernel's
+//! user-memory access, scheduler and timers.
+//!
+//! Keys: private futexes (and every word in private memory) are (address-space id,
+//! address); words in MAP_SHARED memory are (physical frame, offset), so they match
+//! across processes.
+
+use alloc::sync::Arc;
+
+use spin::Once;
+use weft_abi::Errno;
+use weft_abi::time::Timespec;
+use weft_futex::syscall::{FutexCmd, Timeout, check_timespec, check_uaddr, decode};
+use weft_futex::{Fault, FutexKey, FutexTable, UserMem, WaitOutcome};
+use weft_mm::user::{AddressSpace, USER_LIMIT, nofault};
+use weft_sched::{Intent, Schedulable};
+
+use crate::proc::Process;
+use crate::task::{self, Thread, sched};
+
+static TABLE: Once<FutexTable<Arc<Thread>>> = Once::new();
+
+fn table() -> &'static FutexTable<Arc<Thread>> {
+    TABLE.call_once(|| FutexTable::new(weft_arch::percpu::cpu_count()))
+}
+
+/// User memory of the current address space, without resolving faults (the table
+/// calls these under bucket locks; it retries through `fault_in` on `Fault`).
+struct Mem<'a> {
+    aspace: &'a AddressSpace,
+}
+
+impl UserMem for Mem<'_> {
+    fn load_u32(&self, addr: u64) -> Result<u32, Fault> {
+        nofault::read_user_u32(addr).map_err(|_| Fault)
+    }
+    fn load_u64(&self, addr: u64) -> Result<u64, Fault> {
+        nofault::read_user_u64(addr).map_err(|_| Fault)
+    }
+    fn cmpxchg_u32(&self, addr: u64, expected: u32, new: u32) -> Result<u32, Fault> {
+        nofault::cmpxchg_user_u32(addr, expected, new).map_err(|_| Fault)
+    }
+    fn atomic_op_u32(&self, addr: u64, op: weft_abi::futex::FutexAtomicOp, oparg: u32) -> Result<u32, Fault> {
+        nofault::atomic_user_u32(addr, op, oparg).map_err(|_| Fault)
+    }
+    fn fault_in(&self, addr: u64, write: bool) -> Result<(), Fault> {
+        self.aspace.fault_in(addr, write).map_err(|_| Fault)
+    }
+}
+
+fn key_for(aspace: &AddressSpace, addr: u64, private: bool) -> Result<FutexKey, Errno> {
+    if !private && aspace.is_shared_mapping(addr) == Some(true) {
+        aspace.fault_in(addr, false).map_err(|_| Errno::EFAULT)?;
+        let (frame, off) = aspace.translate_user(addr).ok_or(Errno::EFAULT)?;
+        return Ok(FutexKey::Shared { frame, offset: off as u32 });
+    }
+    Ok(FutexKey::Private { mm: aspace.id(), addr })
+}
+
+fn wake_thread(t: Arc<Thread>) {
+    sched().wake(&t, weft_arch::percpu::cpu_id());
+}
+
+fn read_timespec(uaddr: u64) -> Result<Timespec, Errno> {
+    let mut b = [0u8; 16];
+    weft_mm::user::copy_from_user(&mut b, uaddr).map_err(|_| Errno::EFAULT)?;
+    let ts = Timespec {
+        tv_sec: i64::from_le_bytes(b[0..8].try_into().unwrap()),
+        tv_nsec: i64::from_le_bytes(b[8..16].try_into().unwrap()),
+    };
+    check_timespec(&ts)?;
+    Ok(ts)
+}
+
+fn ts_ns(ts: &Timespec) -> u64 {
+    (ts.tv_sec as u64).saturating_mul(1_000_000_000).saturating_add(ts.tv_nsec as u64)
+}
+
+/// `futex(uaddr, op, val, timeout/val2, uaddr2, val3)`.
+pub fn sys_futex(uaddr: u64, op: u32, val: u32, arg4: u64, uaddr2: u64, val3: u32) -> Result<u64, Errno> {
+    let req = decode(op, val, arg4, val3)?;
+    check_uaddr(uaddr, USER_LIMIT)?;
+    let (me, p) = crate::proc::uthread::me();
+    let aspace = p.aspace().ok_or(Errno::EFAULT)?;
+    let mem = Mem { aspace: &aspace };
+    let key1 = key_for(&aspace, uaddr, req.private)?;
+    let key2 = if req.cmd.uses_uaddr2() {
+        check_uaddr(uaddr2, USER_LIMIT)?;
+        Some(key_for(&aspace, uaddr2, req.private)?)
+    } else {
+        None
+    };
+    match req.cmd {
+        FutexCmd::Wait { expected, bitset, timeout } => {
+            let deadline = match timeout {
+                None => None,
+                Some(Timeout::Relative { uaddr }) => Some(crate::time::monotonic_ns().saturating_add(ts_ns(&read_timespec(uaddr)?))),
+                Some(Timeout::Absolute { uaddr, clock }) => {
+                    let abs = ts_ns(&read_timespec(uaddr)?);
+                    Some(match clock {
+                        weft_futex::syscall::Clock::Realtime => {
+                            let now_rt = crate::time::realtime_ns();
+                            crate::time::monotonic_ns() + abs.saturating_sub(now_rt)
+                        }
+                        _ => abs,
+                    })
+                }
+            };
+            let token = table().wait_prepare(&mem, key1, uaddr, expected, bitset, me.clone())?;
+            let outcome = sleep_on(&me, deadline, || token.is_woken());
+            let result = token.finish(outcome);
+            result.syscall_result(deadline.is_some()).map(|v| v as u64).map_err(restart_to_eintr)
+        }
+        FutexCmd::Wake { nr, bitset } => table().wake(&key1, nr, bitset, wake_thread).map(|n| n as u64),
+        FutexCmd::Requeue { nr_wake, nr_requeue, expected } => table()
+            .requeue(&mem, &key1, key2.as_ref().unwrap(), nr_wake, nr_requeue, expected.map(|v| (uaddr, v)), wake_thread)
+            .map(|n| n as u64),
+        FutexCmd::WakeOp { nr_wake, nr_wake2, op } => {
+            table().wake_op(&mem, &key1, key2.as_ref().unwrap(), uaddr2, nr_wake, nr_wake2, op, wake_thread).map(|n| n as u64)
+        }
+    }
+}
+
+/// Until signal restarts exist, a restartable interruption is EINTR.
+fn restart_to_eintr(e: Errno) -> Errno {
+    if e.is_restart() { Errno::EINTR } else { e }
+}
+
+/// Sleeps until `done()` holds, the deadline passes or the thread is told to exit.
+fn sleep_on(me: &Arc<Thread>, deadline: Option<u64>, done: impl Fn() -> bool) -> WaitOutcome {
+    loop {
+        me.sched().prepare_sleep();
+        if done() {
+            me.sched().cancel_sleep();
+            return WaitOutcome::Woken;
+        }
+        if crate::fs::interrupted() {
+            me.sched().cancel_sleep();
+            return WaitOutcome::Interrupted;
+        }
+        match deadline {
+            Some(d) if crate::time::monotonic_ns() >= d => {
+                me.sched().cancel_sleep();
+                return WaitOutcome::TimedOut;
+            }
+            Some(d) => task::sleep_prepared_until(d),
+            None => task::schedule(Intent::Sleep),
+        }
+    }
+}
+
+/// Wakes up to `n` waiters on `addr` in `p` (clear-child-tid at thread exit).
+pub fn wake_address(p: &Arc<Process>, addr: u64, n: u32) {
+    let Some(aspace) = p.aspace() else { return };
+    if let Ok(key) = key_for(&aspace, addr, false) {
+        let _ = table().wake(&key, n, weft_abi::futex::FUTEX_BITSET_MATCH_ANY, wake_thread);
+    }
+}
+
+/// Thread exit: walk the robust list, marking held locks FUTEX_OWNER_DIED and waking
+/// one waiter each.
+pub fn thread_exit(t: &Arc<Thread>, p: &Arc<Process>) {
+    let Some(ut) = t.user.as_ref() else { return };
+    let head = ut.robust_head.load(core::sync::atomic::Ordering::Acquire);
+    if head == 0 {
+        return;
+    }
+    let Some(aspace) = p.aspace() else { return };
+    let mem = Mem { aspace: &aspace };
+    let tid = t.tid() as u32;
+    weft_futex::robust::exit_robust_list(&mem, head, tid, |addr| {
+        if let Ok(key) = key_for(&aspace, addr, false) {
+            let _ = table().wake(&key, 1, weft_abi::futex::FUTEX_BITSET_MATCH_ANY, wake_thread);
+        }
+    });
+}
+
+impl weft_futex::FutexThread for Thread {
+    fn futex_wait_state(&self) -> &weft_futex::WaitState {
+        &self.futex
+    }
+}

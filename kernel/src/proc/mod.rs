@@ -1,0 +1,226 @@
+//! Processes and user threads.
+//!
+//! A process is a thread group: one address space, one descriptor table, one
+//! parent/children relationship and exit status. A user thread is a scheduler
+//! [`Thread`] with a [`UserThread`] part naming its process and holding its
+//! per-thread state (clear-child-tid address, robust list, signal mask, name).
+//!
+//! Lifetimes: a process holds its live threads (`threads`), a thread holds its
+//! process (`UserThread::process`); the cycle is broken when the thread exits. A
+//! dead process (zombie) stays in its parent's `children` until `wait4` reaps it.
+//!
+//! Lock order (outermost first): `PROCESSES` → a process's `children` → its
+//! `threads` → its `state`. None of them is held while sleeping or while calling into
+//! the scheduler's blocking paths.
+
+pub mod exec;
+pub mod syscall;
+pub mod uthread;
+
+use alloc::collections::BTreeMap;
+use alloc::string::String;
+use alloc::sync::{Arc, Weak};
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+
+use spin::{Mutex, RwLock};
+
+use weft_abi::Errno;
+use weft_mm::user::AddressSpace;
+use weft_sched::WaitQueue;
+use weft_vfs::FdTable;
+
+use crate::task::{KernelPlatform, Thread};
+
+pub use uthread::UserThread;
+
+/// Most threads one process may have (EAGAIN past it).
+pub const THREAD_LIMIT: usize = 4096;
+
+/// Lifecycle of a process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProcState {
+    Running,
+    /// All threads are gone; `wstatus` is the Linux wait status word.
+    Zombie { wstatus: i32 },
+}
+
+/// A process (thread group).
+pub struct Process {
+    pub pid: u32,
+    pub parent: Mutex<Weak<Process>>,
+    pub children: Mutex<Vec<Arc<Process>>>,
+    pub threads: Mutex<Vec<Arc<Thread>>>,
+    /// Joinable threads made by thread_create, until joined or detached.
+    pub joinable: Mutex<BTreeMap<u32, Arc<Thread>>>,
+    /// Only locked with interrupts disabled (the context switch reads it).
+    aspace: Mutex<Option<Arc<AddressSpace>>>,
+    pub files: RwLock<Arc<FdTable>>,
+    pub state: Mutex<ProcState>,
+    /// Set once the group is going away (exit_group, fatal signal, exec of another
+    /// thread); every thread exits at its next return to user mode.
+    pub exiting: AtomicBool,
+    pub exit_status: AtomicU32,
+    /// Woken when a child changes state (for `wait4`).
+    pub child_wq: WaitQueue<Thread, KernelPlatform>,
+    /// Woken when this process's thread count drops (for exec waiting on its peers).
+    pub threads_wq: WaitQueue<Thread, KernelPlatform>,
+    pub nr_threads: AtomicUsize,
+    pub name: Mutex<String>,
+    /// Completed when a vfork child execs or exits.
+    pub vfork_done: AtomicBool,
+    pub vfork_wq: WaitQueue<Thread, KernelPlatform>,
+    pub thread_limit: AtomicUsize,
+    pub start_ns: AtomicU64,
+}
+
+static PROCESSES: Mutex<BTreeMap<u32, Weak<Process>>> = Mutex::new(BTreeMap::new());
+static INIT: spin::Once<Arc<Process>> = spin::Once::new();
+
+impl Process {
+    /// A new, empty process (no threads yet).
+    pub fn new(pid: u32, parent: Option<&Arc<Process>>, aspace: Arc<AddressSpace>, files: Arc<FdTable>, name: &str) -> Arc<Process> {
+        let p = Arc::new(Process {
+            pid,
+            parent: Mutex::new(parent.map(Arc::downgrade).unwrap_or_default()),
+            children: Mutex::new(Vec::new()),
+            threads: Mutex::new(Vec::new()),
+            joinable: Mutex::new(BTreeMap::new()),
+            aspace: Mutex::new(Some(aspace)),
+            files: RwLock::new(files),
+            state: Mutex::new(ProcState::Running),
+            exiting: AtomicBool::new(false),
+            exit_status: AtomicU32::new(0),
+            child_wq: WaitQueue::new(),
+            threads_wq: WaitQueue::new(),
+            nr_threads: AtomicUsize::new(0),
+            name: Mutex::new(String::from(name)),
+            vfork_done: AtomicBool::new(false),
+            vfork_wq: WaitQueue::new(),
+            thread_limit: AtomicUsize::new(THREAD_LIMIT),
+            start_ns: AtomicU64::new(weft_arch::time::now_ns()),
+        });
+        PROCESSES.lock().insert(pid, Arc::downgrade(&p));
+        if let Some(parent) = parent {
+            parent.children.lock().push(p.clone());
+        }
+        p
+    }
+
+    /// The address space (None only after the process has exited).
+    pub fn aspace(&self) -> Option<Arc<AddressSpace>> {
+        let _irq = weft_arch::cpu::IrqGuard::new();
+        self.aspace.lock().clone()
+    }
+
+    /// Replaces the address space (exec, exit); returns the old one, to be dropped
+    /// by the caller with interrupts enabled.
+    pub fn set_aspace(&self, new: Option<Arc<AddressSpace>>) -> Option<Arc<AddressSpace>> {
+        let _irq = weft_arch::cpu::IrqGuard::new();
+        core::mem::replace(&mut *self.aspace.lock(), new)
+    }
+
+    /// The descriptor table.
+    pub fn files(&self) -> Arc<FdTable> {
+        self.files.read().clone()
+    }
+
+    /// The parent's pid (0 for init or an orphan whose parent is gone).
+    pub fn ppid(&self) -> u32 {
+        self.parent.lock().upgrade().map_or(0, |p| p.pid)
+    }
+
+    /// Whether the process has exited.
+    pub fn is_zombie(&self) -> bool {
+        matches!(*self.state.lock(), ProcState::Zombie { .. })
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        PROCESSES.lock().remove(&self.pid);
+    }
+}
+
+/// Finds a live process by pid.
+pub fn find(pid: u32) -> Option<Arc<Process>> {
+    PROCESSES.lock().get(&pid)?.upgrade()
+}
+
+/// The process that has a thread with id `tid`.
+pub fn find_thread_owner(tid: u32) -> Option<Arc<Process>> {
+    let procs: Vec<Arc<Process>> = PROCESSES.lock().values().filter_map(Weak::upgrade).collect();
+    procs.into_iter().find(|p| p.threads.lock().iter().any(|t| t.tid() as u32 == tid))
+}
+
+/// The init process, once started.
+pub fn init_process() -> Option<Arc<Process>> {
+    INIT.get().cloned()
+}
+
+/// Number of processes that exist (including zombies not yet reaped).
+pub fn process_count() -> usize {
+    PROCESSES.lock().len()
+}
+
+/// Wait status for a normal exit with `code`.
+pub fn wstatus_exited(code: i32) -> i32 {
+    (code & 0xff) << 8
+}
+
+/// Wait status for death by signal `sig`.
+pub fn wstatus_signaled(sig: i32) -> i32 {
+    sig & 0x7f
+}
+
+/// Called by the last thread of `p` as it exits: the process becomes a zombie,
+/// its children go to init, its resources are released and its parent is told.
+pub fn process_exited(p: &Arc<Process>, cpu: usize) {
+    let wstatus = p.exit_status.load(Ordering::Acquire) as i32;
+    // Release memory and files now, as Linux does; the zombie keeps only its status.
+    let files = core::mem::replace(&mut *p.files.write(), Arc::new(FdTable::new()));
+    files.close_all();
+    drop(files);
+    let aspace = p.set_aspace(None);
+    drop(aspace); // no CPU has it loaded: this thread switched to the kernel tables
+    // Orphans go to init.
+    let orphans = core::mem::take(&mut *p.children.lock());
+    let init = init_process();
+    if !orphans.is_empty() {
+        if let Some(init) = init.as_ref().filter(|i| !Arc::ptr_eq(i, p)) {
+            for c in &orphans {
+                *c.parent.lock() = Arc::downgrade(init);
+            }
+            init.children.lock().extend(orphans);
+            init.child_wq.wake_all(crate::task::sched(), cpu);
+        }
+    }
+    p.vfork_done.store(true, Ordering::Release);
+    p.vfork_wq.wake_all(crate::task::sched(), cpu);
+    *p.state.lock() = ProcState::Zombie { wstatus };
+    let parent = p.parent.lock().upgrade();
+    match parent {
+        Some(parent) => {
+            parent.child_wq.wake_all(crate::task::sched(), cpu);
+        }
+        None => {
+            if init.as_ref().is_some_and(|i| Arc::ptr_eq(i, p)) {
+                crate::init_exited(wstatus);
+            }
+        }
+    }
+}
+
+/// Sets up process 1 from `/bin/init` (or the path given) with `argv`, and starts it.
+pub fn start_init(path: &str, argv: &[&str]) -> Result<Arc<Process>, Errno> {
+    let files = Arc::new(FdTable::new());
+    crate::fs::open_console_fds(&files)?;
+    let aspace = AddressSpace::new()?;
+    let tid = crate::task::alloc_tid() as u32;
+    let p = Process::new(tid, None, aspace, files, "init");
+    INIT.call_once(|| p.clone());
+    let envp = ["HOME=/", "PATH=/bin", "TERM=dumb"];
+    let image = exec::load(&p, path, argv, &envp)?;
+    uthread::spawn_initial(&p, tid, image)?;
+    Ok(p)
+}
