@@ -2,9 +2,11 @@
 //!
 //! # Data structures
 //! - A *zone* is one contiguous range of managed RAM (a sanitised `Usable` entry, or a
-//!   reclaimed bootloader range). Its first `ceil(frames / 4096)` frames hold the zone's
-//!   state array: one byte per frame (reserved, allocated, free block head with its order,
-//!   or interior of a free block). Zones never merge; buddies never cross a zone.
+//!   reclaimed bootloader range). Its first frames hold the zone's metadata: a state
+//!   array of one byte per frame (reserved, allocated, free block head with its order, or
+//!   interior of a free block), then a `u32` per frame counting the *extra* references
+//!   to an allocated frame (see "Reference counts"); 5 bytes per frame in all, about
+//!   `ceil(frames * 5 / 4096)` frames. Zones never merge; buddies never cross a zone.
 //! - Free blocks of `2^k` frames (k <= [`MAX_ORDER`], aligned to `2^k` frames
 //!   *physically*) sit on one doubly-linked list per order. The links live in the first 16
 //!   bytes of the free block itself, reached through the HHDM, so the allocator needs no
@@ -12,6 +14,14 @@
 //! - A bit mask of non-empty orders makes finding a block O(1); splitting and merging are
 //!   O(MAX_ORDER). State bytes of a whole block are rewritten on alloc and free (O(2^k),
 //!   dwarfed by zeroing the block).
+//!
+//! # Reference counts
+//! User pages shared copy-on-write after `fork` are mapped by several address spaces. An
+//! allocated frame has `1 + extra` references; `extra` starts at 0 (free frames always
+//! have 0), [`FrameAllocator::share_batch`] adds one, and
+//! [`FrameAllocator::release_batch`] drops one, freeing the frame when the last goes.
+//! A plain free of a frame with extra references is refused
+//! ([`FrameError::StillShared`]).
 //!
 //! # Guarantees
 //! - A frame is never handed out twice: every frame's state is checked on free, and
@@ -59,6 +69,10 @@ pub enum FrameError {
     Overlap(u64),
     /// No room for another zone.
     TooManyZones,
+    /// A plain free of a frame that still has extra references.
+    StillShared(u64),
+    /// A frame's reference count would overflow.
+    RefOverflow(u64),
 }
 
 impl fmt::Display for FrameError {
@@ -73,6 +87,10 @@ impl fmt::Display for FrameError {
             }
             FrameError::Overlap(p) => write!(f, "zone at {p:#x} overlaps an existing zone"),
             FrameError::TooManyZones => write!(f, "too many memory zones (max {MAX_ZONES})"),
+            FrameError::StillShared(p) => {
+                write!(f, "frame {p:#x} is freed while still shared")
+            }
+            FrameError::RefOverflow(p) => write!(f, "frame {p:#x}: reference count overflow"),
         }
     }
 }
@@ -83,13 +101,21 @@ struct Zone {
     end_pfn: u64,
     /// Virtual address of the state byte of `start_pfn`.
     meta: usize,
+    /// Virtual address of the extra-reference count (`u32`) of `start_pfn`.
+    refs: usize,
 }
 
 const EMPTY_ZONE: Zone = Zone {
     start_pfn: 0,
     end_pfn: 0,
     meta: 0,
+    refs: 0,
 };
+
+/// Metadata bytes for a zone of `frames` frames: states, padding to 4, counts.
+const fn meta_bytes(frames: u64) -> u64 {
+    frames.next_multiple_of(4) + 4 * frames
+}
 
 /// The allocator state; see the module documentation.
 pub struct Buddy {
@@ -150,6 +176,70 @@ impl Buddy {
     fn set_state(&mut self, z: usize, pfn: u64, s: u8) {
         // SAFETY: as in `state`; `&mut self` makes this the only writer.
         unsafe { *self.state_ptr(z, pfn) = s }
+    }
+
+    fn refs_ptr(&self, z: usize, pfn: u64) -> *mut u32 {
+        let zone = &self.zones[z];
+        debug_assert!(zone.start_pfn <= pfn && pfn < zone.end_pfn);
+        (zone.refs + 4 * (pfn - zone.start_pfn) as usize) as *mut u32
+    }
+
+    fn extra_refs(&self, z: usize, pfn: u64) -> u32 {
+        // SAFETY: `pfn` lies in zone `z` (callers check), so the count is inside the zone's
+        // metadata, which the allocator owns; the lock serialises all accesses.
+        unsafe { *self.refs_ptr(z, pfn) }
+    }
+
+    fn set_extra_refs(&mut self, z: usize, pfn: u64, n: u32) {
+        // SAFETY: as in `extra_refs`; `&mut self` makes this the only writer.
+        unsafe { *self.refs_ptr(z, pfn) = n }
+    }
+
+    /// The zone of an allocated frame `phys`.
+    fn allocated_zone(&self, phys: u64) -> Result<usize, FrameError> {
+        if !phys.is_multiple_of(PAGE_SIZE) {
+            return Err(FrameError::Misaligned(phys));
+        }
+        let pfn = phys >> PAGE_SHIFT;
+        let z = self.zone_of(pfn).ok_or(FrameError::NotManaged(phys))?;
+        if self.state(z, pfn) != ST_ALLOCATED {
+            return Err(FrameError::NotAllocated(phys));
+        }
+        Ok(z)
+    }
+
+    /// Adds a reference to the allocated frame `phys`.
+    fn share(&mut self, phys: u64) -> Result<(), FrameError> {
+        let z = self.allocated_zone(phys)?;
+        let pfn = phys >> PAGE_SHIFT;
+        let n = self.extra_refs(z, pfn);
+        let n = n.checked_add(1).ok_or(FrameError::RefOverflow(phys))?;
+        self.set_extra_refs(z, pfn, n);
+        Ok(())
+    }
+
+    /// Drops a reference to the allocated frame `phys`; frees it (true) with the last.
+    fn release(&mut self, phys: u64) -> Result<bool, FrameError> {
+        let z = self.allocated_zone(phys)?;
+        let pfn = phys >> PAGE_SHIFT;
+        match self.extra_refs(z, pfn) {
+            0 => {
+                self.free_run_checked(z, pfn, 1);
+                Ok(true)
+            }
+            n => {
+                self.set_extra_refs(z, pfn, n - 1);
+                Ok(false)
+            }
+        }
+    }
+
+    /// References to `phys`: 0 if it is not an allocated frame.
+    fn ref_count(&self, phys: u64) -> u32 {
+        match self.allocated_zone(phys) {
+            Ok(z) => self.extra_refs(z, phys >> PAGE_SHIFT) + 1,
+            Err(_) => 0,
+        }
     }
 
     fn set_states(&mut self, z: usize, pfn: u64, n: u64, s: u8) {
@@ -223,7 +313,7 @@ impl Buddy {
             return Ok(0);
         }
         let frames = epfn - spfn;
-        let meta_frames = frames.div_ceil(PAGE_SIZE);
+        let meta_frames = meta_bytes(frames).div_ceil(PAGE_SIZE);
         if frames <= meta_frames {
             return Ok(0);
         }
@@ -239,8 +329,14 @@ impl Buddy {
             start_pfn: spfn,
             end_pfn: epfn,
             meta: start.wrapping_add(self.hhdm) as usize,
+            refs: start
+                .wrapping_add(self.hhdm)
+                .wrapping_add(frames.next_multiple_of(4)) as usize,
         };
         self.nzones += 1;
+        // SAFETY: the counts lie in the zone's own metadata frames (`meta_bytes`), RAM the
+        // caller handed over and the HHDM maps; nothing else uses it.
+        unsafe { core::ptr::write_bytes(self.refs_ptr(pos, spfn), 0, frames as usize) };
         self.set_states(pos, spfn, meta_frames, ST_RESERVED);
         let usable = frames - meta_frames;
         self.set_states(pos, spfn + meta_frames, usable, ST_ALLOCATED);
@@ -305,6 +401,9 @@ impl Buddy {
         for p in pfn..pfn + n {
             if self.state(z, p) != ST_ALLOCATED {
                 return Err(FrameError::NotAllocated(p << PAGE_SHIFT));
+            }
+            if self.extra_refs(z, p) != 0 {
+                return Err(FrameError::StillShared(p << PAGE_SHIFT));
             }
         }
         self.free_run_checked(z, pfn, n);
@@ -397,7 +496,12 @@ impl Buddy {
                 match self.state(z, p) {
                     ST_ALLOCATED => allocated += 1,
                     ST_RESERVED => {}
-                    _ => free_states += 1,
+                    _ => {
+                        free_states += 1;
+                        if self.extra_refs(z, p) != 0 {
+                            return Err(format!("free frame {p:#x} has extra references"));
+                        }
+                    }
                 }
             }
         }
@@ -541,6 +645,32 @@ impl FrameAllocator {
         Ok(())
     }
 
+    /// Adds one reference to each of `frames` (allocated frames), under one lock
+    /// acquisition. Stops at the first error; earlier frames keep their new reference.
+    pub fn share_batch(&self, frames: &[u64]) -> Result<(), FrameError> {
+        let mut b = self.inner.lock();
+        for &p in frames {
+            b.share(p)?;
+        }
+        Ok(())
+    }
+
+    /// Drops one reference to each of `frames`, freeing those whose last reference this
+    /// was; returns how many were freed. Stops at the first error.
+    pub fn release_batch(&self, frames: &[u64]) -> Result<u64, FrameError> {
+        let mut b = self.inner.lock();
+        let mut freed = 0;
+        for &p in frames {
+            freed += b.release(p)? as u64;
+        }
+        Ok(freed)
+    }
+
+    /// Number of references to `phys` (1 + extra), or 0 if it is not allocated.
+    pub fn ref_count(&self, phys: u64) -> u32 {
+        self.inner.lock().ref_count(phys)
+    }
+
     /// Exact counters.
     pub fn counts(&self) -> FrameCounts {
         let b = self.inner.lock();
@@ -642,14 +772,15 @@ mod tests {
 
     #[test]
     fn zone_metadata_and_counts() {
-        // 0x100000..0x500000 = 1024 frames -> 1 state frame; an odd-sized zone: 37 frames.
+        // 0x100000..0x500000 = 1024 frames -> 5120 metadata bytes = 2 frames; an odd-sized
+        // zone: 37 frames -> 1 metadata frame.
         let (_m, fa) = setup(
             &[(0x100000, 0x500000), (0x600000, 0x625000)],
             0x100000,
             0x600000,
         );
         let c = fa.counts();
-        assert_eq!(c.total, 1023 + 36);
+        assert_eq!(c.total, 1022 + 36);
         assert_eq!(c.free, c.total);
         assert_eq!(c.zones, 2);
         // A one-frame range is too small to be a zone.
@@ -906,6 +1037,31 @@ mod tests {
         fa.check().unwrap();
         assert_eq!(fa.counts(), start);
         drop(m);
+    }
+
+    #[test]
+    fn reference_counts() {
+        let (_m, fa) = setup(&[(0x100000, 0x200000)], 0x100000, 0x100000);
+        let start = fa.counts();
+        let p = fa.alloc().unwrap();
+        let q = fa.alloc().unwrap();
+        assert_eq!(fa.ref_count(p), 1);
+        fa.share_batch(&[p, p, q]).unwrap();
+        assert_eq!((fa.ref_count(p), fa.ref_count(q)), (3, 2));
+        // A plain free of a shared frame is refused and changes nothing.
+        assert_eq!(fa.try_free(p, 1), Err(FrameError::StillShared(p)));
+        assert_eq!(fa.release_batch(&[p, q]).unwrap(), 0);
+        assert_eq!(fa.release_batch(&[p, q]).unwrap(), 1);
+        assert_eq!((fa.ref_count(p), fa.ref_count(q)), (1, 0));
+        assert_eq!(fa.share_batch(&[q]), Err(FrameError::NotAllocated(q)));
+        assert_eq!(fa.release_batch(&[q]), Err(FrameError::NotAllocated(q)));
+        assert_eq!(fa.release_batch(&[p]).unwrap(), 1);
+        fa.check().unwrap();
+        assert_eq!(fa.counts(), start);
+        // A frame reallocated after its last release starts at one reference again.
+        let r = fa.alloc().unwrap();
+        assert_eq!(fa.ref_count(r), 1);
+        fa.free(r, 1);
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! Weft memory management: physical frames, the kernel page table, the kernel heap, the
-//! MMIO/firmware window and guarded kernel stacks.
+//! MMIO/firmware window, guarded kernel stacks, and user address spaces ([`user`]: VMAs,
+//! demand-zero and copy-on-write memory, the `mmap` family, TLB shootdown, user-memory
+//! access with fault recovery).
 //!
 //! # Kernel virtual layout (4-level paging, upper half)
 //!
@@ -33,7 +35,8 @@
 //! stack range -> heap (hole map); MMIO window -> page table -> frames; MMIO window ->
 //! heap (mapping cache); page table -> frames (new tables); heap -> frames (growth). All
 //! are [`sync::IrqSpin`] locks (interrupts off while held), so they may be taken from
-//! interrupt handlers. The TLB hook is always called with no mm lock held.
+//! interrupt handlers. The TLB hook is always called with no mm lock held. User address
+//! spaces have their own locks, all above these (see [`user`]).
 #![cfg_attr(not(test), no_std)]
 
 extern crate alloc;
@@ -46,6 +49,7 @@ pub mod paging;
 pub mod region;
 mod stack;
 pub mod sync;
+pub mod user;
 pub mod vrange;
 
 use core::fmt;
@@ -64,6 +68,7 @@ pub use region::{Region, RegionKind};
 pub use stack::{
     KernelStack, MAX_STACK_PAGES, alloc_kernel_stack, is_guard_page, stack_space_used,
 };
+pub use user::{AddressSpace, Efault, FaultError, fixup_for, set_shootdown_hook, uaccess_fixup};
 
 /// The kernel page table and the number of table frames mm allocated for it.
 pub(crate) struct KernelSpace {
@@ -371,6 +376,11 @@ pub struct MemStats {
     pub heap_capacity: u64,
     /// Frames used by the kernel page table (tables mm allocated).
     pub page_table_frames: u64,
+    /// Frames holding user pages (see [`user::user_frames`]).
+    pub user_frames: u64,
+    /// Frames of user page tables and shared-object directories (see
+    /// [`user::user_tables`]).
+    pub user_tables: u64,
 }
 
 /// Current memory counters (each exact; taken one after the other).
@@ -388,6 +398,8 @@ pub fn stats() -> MemStats {
         heap_used,
         heap_capacity,
         page_table_frames,
+        user_frames: user::user_frames(),
+        user_tables: user::user_tables(),
     }
 }
 

@@ -9,6 +9,7 @@
 //! Invariant for the kernel half: intermediate tables are never freed, so a lock-free
 //! walk never reads a recycled frame.
 
+use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use crate::frame::FrameAllocator;
@@ -40,6 +41,14 @@ pub mod pte {
     pub const ADDR: u64 = 0x000f_ffff_ffff_f000;
     /// Flags for kernel intermediate tables: writable, supervisor, executable (leaves decide).
     pub const KERNEL_TABLE: u64 = PRESENT | WRITABLE;
+    /// Flags for user intermediate tables: writable, user, executable (leaves decide).
+    pub const USER_TABLE: u64 = PRESENT | WRITABLE | USER;
+    /// Software bit (ignored by the CPU) in user leaves: the frame belongs to a shared
+    /// anonymous object, not to this mapping (it is not reference counted per mapping).
+    pub const SW_SHARED: u64 = 1 << 9;
+    /// Software bit in non-present user leaves: the page has a frame (kept in the address
+    /// bits) but is inaccessible (`PROT_NONE`).
+    pub const SW_PROTNONE: u64 = 1 << 10;
 }
 
 /// A non-present level-1 entry that marks a kernel stack guard page. The CPU ignores every
@@ -240,6 +249,142 @@ impl PageTables {
         let old = self.read(pt, idx);
         self.write(pt, idx, value);
         Ok(old)
+    }
+
+    /// The level-1 entry slot for `v` if its page table exists (no large page above it).
+    /// Reads and writes through the slot must follow the hierarchy's locking rules.
+    pub fn leaf_slot(&self, v: u64) -> Option<&AtomicU64> {
+        if self.root == 0 || !is_canonical(v) {
+            return None;
+        }
+        let pt = self.table_of(v)?;
+        Some(self.slot(pt, table_index(v, 1)))
+    }
+
+    /// The level-1 entry slot for the page-aligned `v`, creating missing tables with
+    /// `table_flags` (`created` counts them).
+    pub fn leaf_slot_create(
+        &mut self,
+        v: u64,
+        table_flags: u64,
+        frames: &FrameAllocator,
+        created: &mut u64,
+    ) -> Result<&AtomicU64, MapError> {
+        let pt = self.walk_create(v, table_flags, frames, created)?;
+        Ok(self.slot(pt, table_index(v, 1)))
+    }
+
+    /// The first non-zero level-1 entry for a page in `[from, to)` (page-aligned, lower
+    /// half), skipping missing tables a whole table span at a time.
+    pub fn next_leaf(&self, from: u64, to: u64) -> Option<(u64, &AtomicU64)> {
+        let mut v = from & !(PAGE_SIZE - 1);
+        'outer: while v < to {
+            let mut table = self.root;
+            for level in (2..=4u32).rev() {
+                let e = self.read(table, table_index(v, level));
+                if e & pte::PRESENT == 0 || e & pte::HUGE != 0 {
+                    let span = 1u64 << (12 + 9 * (level - 1));
+                    v = (v & !(span - 1)).checked_add(span)?;
+                    continue 'outer;
+                }
+                table = e & pte::ADDR;
+            }
+            let table_end = (v | ((1 << 21) - 1)) + 1;
+            while v < to.min(table_end) {
+                let slot = self.slot(table, table_index(v, 1));
+                if slot.load(Ordering::Relaxed) != 0 {
+                    return Some((v, slot));
+                }
+                v += PAGE_SIZE;
+            }
+        }
+        None
+    }
+
+    /// Detaches every lower-half table whose whole span lies in `[gap_lo, gap_hi)` and
+    /// that covers part of `[lo, hi)` (which lies inside the gap), pushing each detached
+    /// subtree as `(table, level)` on `out`. The caller frees the subtrees (see
+    /// [`PageTables::free_subtree`]) only after a TLB shootdown, since other CPUs'
+    /// paging-structure caches may still point at them. Leaves in the gap must be empty.
+    pub fn prune(&mut self, gap_lo: u64, gap_hi: u64, lo: u64, hi: u64, out: &mut Vec<(u64, u32)>) {
+        if self.root != 0 && lo < hi {
+            self.prune_level(self.root, 4, gap_lo, gap_hi, lo, hi, out);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn prune_level(
+        &self,
+        table: u64,
+        level: u32,
+        gap_lo: u64,
+        gap_hi: u64,
+        lo: u64,
+        hi: u64,
+        out: &mut Vec<(u64, u32)>,
+    ) {
+        let span = 1u64 << (12 + 9 * (level - 1));
+        let mut v = lo & !(span - 1);
+        while v < hi && v < (1 << 47) {
+            let idx = table_index(v, level);
+            let e = self.read(table, idx);
+            if e & pte::PRESENT != 0 && e & pte::HUGE == 0 {
+                let child = e & pte::ADDR;
+                if gap_lo <= v && v.checked_add(span).is_some_and(|end| end <= gap_hi) {
+                    self.write(table, idx, 0);
+                    out.push((child, level - 1));
+                } else if level > 2 {
+                    self.prune_level(
+                        child,
+                        level - 1,
+                        gap_lo,
+                        gap_hi,
+                        lo.max(v),
+                        hi.min(v + span),
+                        out,
+                    );
+                }
+            }
+            v += span;
+        }
+    }
+
+    /// Visits a detached (or dying) subtree rooted at `table` of `level` (3 = PDPT .. 1 =
+    /// PT): `leaf` gets every non-zero level-1 entry, then `free` every table frame,
+    /// children before parents. The entries are not changed.
+    pub fn free_subtree(
+        &self,
+        table: u64,
+        level: u32,
+        leaf: &mut dyn FnMut(u64),
+        free: &mut dyn FnMut(u64),
+    ) {
+        for idx in 0..512 {
+            let e = self.read(table, idx);
+            if level == 1 {
+                if e != 0 {
+                    leaf(e);
+                }
+            } else if e & pte::PRESENT != 0 && e & pte::HUGE == 0 {
+                self.free_subtree(e & pte::ADDR, level - 1, leaf, free);
+            }
+        }
+        free(table);
+    }
+
+    /// Clears the lower half of the root, visiting every detached subtree with
+    /// [`PageTables::free_subtree`] (the root itself is not freed).
+    pub fn clear_lower_half(&mut self, leaf: &mut dyn FnMut(u64), free: &mut dyn FnMut(u64)) {
+        if self.root == 0 {
+            return;
+        }
+        for idx in 0..256 {
+            let e = self.read(self.root, idx);
+            if e & pte::PRESENT != 0 {
+                self.write(self.root, idx, 0);
+                self.free_subtree(e & pte::ADDR, 3, leaf, free);
+            }
+        }
     }
 
     /// Clears the present 4 KiB mapping at `v`; returns the physical page it mapped.

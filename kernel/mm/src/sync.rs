@@ -9,7 +9,8 @@
 //! On the host (unit tests) the interrupt flag is not touched and the instruction shims
 //! are no-ops, so all the bookkeeping above them runs unchanged.
 
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
 use talc::lock_api::{self, GuardNoSend, RawMutex};
 
 /// Spin lock that keeps interrupts disabled on the local CPU while held.
@@ -76,6 +77,169 @@ unsafe impl RawMutex for IrqSpin {
     }
 }
 
+/// A writer-preferring reader-writer spin lock that leaves the interrupt flag alone.
+///
+/// Used for the VMA set of an address space: page faults (readers) run with interrupts
+/// enabled, and writers wait for TLB-shootdown acknowledgements while holding it, so it
+/// must not disable interrupts (a CPU spinning here with interrupts off could never
+/// acknowledge the shootdown its lock holder waits for). A waiting writer stops new
+/// readers from entering, so a stream of page faults cannot starve `mmap`; the price is
+/// that a thread must never take the read side twice (a writer arriving in between
+/// would deadlock it).
+///
+/// While spinning, the lock calls the relax hook (see [`set_relax_hook`]) every
+/// [`RELAX_SPINS`] iterations when interrupts are enabled, so a kernel can yield there.
+pub struct RwSpin<T> {
+    state: AtomicU32,
+    data: UnsafeCell<T>,
+}
+
+const RW_WRITER: u32 = 1 << 31;
+const RW_WAITING: u32 = 1 << 30;
+
+/// Spin iterations between calls of the relax hook.
+pub const RELAX_SPINS: u32 = 1024;
+
+static RELAX_HOOK: AtomicPtr<()> = AtomicPtr::new(core::ptr::null_mut());
+
+/// Sets a function that long spins on mm's reader-writer locks call (with interrupts
+/// enabled, no mm spin lock held), e.g. a scheduler yield. Optional.
+pub fn set_relax_hook(f: fn()) {
+    RELAX_HOOK.store(f as *mut (), Ordering::Release);
+}
+
+fn relax(spins: &mut u32) {
+    core::hint::spin_loop();
+    *spins += 1;
+    if (*spins).is_multiple_of(RELAX_SPINS) && hw::irqs_enabled() {
+        let p = RELAX_HOOK.load(Ordering::Acquire);
+        if !p.is_null() {
+            // SAFETY: RELAX_HOOK only ever holds null or a `fn()` stored by
+            // `set_relax_hook`; function and data pointers share a representation here.
+            let f = unsafe { core::mem::transmute::<*mut (), fn()>(p) };
+            f();
+        }
+    }
+}
+
+// SAFETY: the lock hands out `&T` to several readers only when `T: Sync` allows it, and
+// `&mut T` to one writer at a time; moving the lock moves the `T` (`T: Send`).
+unsafe impl<T: Send + Sync> Sync for RwSpin<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Send for RwSpin<T> {}
+
+impl<T> RwSpin<T> {
+    /// A new unlocked lock.
+    pub const fn new(v: T) -> Self {
+        RwSpin {
+            state: AtomicU32::new(0),
+            data: UnsafeCell::new(v),
+        }
+    }
+
+    /// Takes the read side, spinning while a writer holds or waits for the lock.
+    pub fn read(&self) -> RwReadGuard<'_, T> {
+        let mut spins = 0;
+        loop {
+            if let Some(g) = self.try_read() {
+                return g;
+            }
+            relax(&mut spins);
+        }
+    }
+
+    /// Takes the read side if no writer holds or waits for the lock.
+    pub fn try_read(&self) -> Option<RwReadGuard<'_, T>> {
+        let mut s = self.state.load(Ordering::Relaxed);
+        loop {
+            if s & (RW_WRITER | RW_WAITING) != 0 {
+                return None;
+            }
+            match self
+                .state
+                .compare_exchange_weak(s, s + 1, Ordering::Acquire, Ordering::Relaxed)
+            {
+                Ok(_) => return Some(RwReadGuard { lock: self }),
+                Err(now) => s = now,
+            }
+        }
+    }
+
+    /// Takes the write side.
+    pub fn write(&self) -> RwWriteGuard<'_, T> {
+        let mut spins = 0;
+        loop {
+            let s = self.state.load(Ordering::Relaxed);
+            if s & !RW_WAITING == 0 {
+                if self
+                    .state
+                    .compare_exchange_weak(s, RW_WRITER, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    return RwWriteGuard { lock: self };
+                }
+                continue;
+            }
+            if s & RW_WAITING == 0 {
+                self.state.fetch_or(RW_WAITING, Ordering::Relaxed);
+            }
+            relax(&mut spins);
+        }
+    }
+
+    /// Exclusive access through `&mut self` (no locking needed).
+    pub fn get_mut(&mut self) -> &mut T {
+        self.data.get_mut()
+    }
+}
+
+/// Read guard of a [`RwSpin`].
+pub struct RwReadGuard<'a, T> {
+    lock: &'a RwSpin<T>,
+}
+
+impl<T> core::ops::Deref for RwReadGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: a read guard exists only while the reader count is non-zero, during
+        // which no writer can hold the lock.
+        unsafe { &*self.lock.data.get() }
+    }
+}
+
+impl<T> Drop for RwReadGuard<'_, T> {
+    fn drop(&mut self) {
+        self.lock.state.fetch_sub(1, Ordering::Release);
+    }
+}
+
+/// Write guard of a [`RwSpin`].
+pub struct RwWriteGuard<'a, T> {
+    lock: &'a RwSpin<T>,
+}
+
+impl<T> core::ops::Deref for RwWriteGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the write guard is the only access path while it exists.
+        unsafe { &*self.lock.data.get() }
+    }
+}
+
+impl<T> core::ops::DerefMut for RwWriteGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as above; `&mut self` makes this the only reference.
+        unsafe { &mut *self.lock.data.get() }
+    }
+}
+
+impl<T> Drop for RwWriteGuard<'_, T> {
+    fn drop(&mut self) {
+        // Keeps RW_WAITING if another writer announced itself meanwhile.
+        self.lock.state.fetch_and(!RW_WRITER, Ordering::Release);
+    }
+}
+
 /// Thin wrappers over the privileged instructions mm uses.
 pub(crate) mod hw {
     #[cfg(target_os = "none")]
@@ -137,6 +301,49 @@ pub(crate) mod hw {
                 core::arch::asm!("invlpg [{}]", in(reg) addr, options(nostack, preserves_flags))
             };
         }
+
+        /// Drops every non-global TLB entry of this CPU (CR3 reload).
+        #[inline]
+        pub fn flush_tlb_nonglobal() {
+            // SAFETY: writing back the current CR3 keeps the address space and only drops
+            // cached translations.
+            unsafe {
+                core::arch::asm!("mov {0}, cr3", "mov cr3, {0}", out(reg) _, options(nostack, preserves_flags))
+            };
+        }
+
+        /// Whether interrupts are enabled on this CPU.
+        #[inline]
+        pub fn irqs_enabled() -> bool {
+            interrupts::are_enabled()
+        }
+
+        /// This CPU's dense index (the bit in address-space CPU masks).
+        #[inline]
+        pub fn this_cpu() -> usize {
+            weft_arch::percpu::cpu_id()
+        }
+
+        /// Whether SMAP is on (user accesses must then be bracketed by stac/clac).
+        #[inline]
+        pub fn smap_enabled() -> bool {
+            weft_arch::cpu::smap_enabled()
+        }
+
+        /// Sets EFLAGS.AC: supervisor accesses to user pages allowed (SMAP CPUs only).
+        #[inline]
+        pub fn stac() {
+            // SAFETY: only called when SMAP is enabled, so the CPU has the instruction;
+            // it changes nothing but EFLAGS.AC.
+            unsafe { core::arch::asm!("stac", options(nostack)) };
+        }
+
+        /// Clears EFLAGS.AC again.
+        #[inline]
+        pub fn clac() {
+            // SAFETY: as for `stac`.
+            unsafe { core::arch::asm!("clac", options(nostack)) };
+        }
     }
 
     #[cfg(not(target_os = "none"))]
@@ -158,6 +365,48 @@ pub(crate) mod hw {
         pub unsafe fn write_cr3(_root: u64) {}
         #[inline]
         pub fn invlpg(_addr: u64) {}
+        #[inline]
+        pub fn flush_tlb_nonglobal() {}
+
+        #[cfg(test)]
+        std::thread_local! {
+            static CPU: core::cell::Cell<usize> = const { core::cell::Cell::new(0) };
+            static IRQS: core::cell::Cell<bool> = const { core::cell::Cell::new(true) };
+        }
+
+        /// Host stand-in: interrupts count as enabled unless a test says otherwise.
+        #[cfg(test)]
+        pub fn irqs_enabled() -> bool {
+            IRQS.with(|c| c.get())
+        }
+        #[cfg(not(test))]
+        pub fn irqs_enabled() -> bool {
+            true
+        }
+        /// Host tests: pretend this thread runs with interrupts on or off.
+        #[cfg(test)]
+        pub fn set_irqs_enabled(on: bool) {
+            IRQS.with(|c| c.set(on))
+        }
+        /// Host stand-in: the "CPU" of the calling test thread.
+        #[cfg(test)]
+        pub fn this_cpu() -> usize {
+            CPU.with(|c| c.get())
+        }
+        #[cfg(not(test))]
+        pub fn this_cpu() -> usize {
+            0
+        }
+        /// Host tests: make the calling thread pretend to be CPU `cpu`.
+        #[cfg(test)]
+        pub fn set_this_cpu(cpu: usize) {
+            CPU.with(|c| c.set(cpu))
+        }
+        pub fn smap_enabled() -> bool {
+            false
+        }
+        pub fn stac() {}
+        pub fn clac() {}
     }
 
     pub use imp::*;
@@ -189,5 +438,45 @@ mod tests {
         assert!(m.try_lock().is_none());
         drop(g);
         assert!(m.try_lock().is_some());
+    }
+
+    #[test]
+    fn rwspin_excludes_and_prefers_writers() {
+        let l = Arc::new(RwSpin::new((0u64, 0u64)));
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let l = l.clone();
+                std::thread::spawn(move || {
+                    for i in 0..5_000u64 {
+                        if (i + t) % 4 == 0 {
+                            let mut g = l.write();
+                            g.0 += 1;
+                            g.1 += 1;
+                        } else {
+                            let g = l.read();
+                            assert_eq!(g.0, g.1, "a reader saw a half-done write");
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(l.read().0, 5_000);
+        // A waiting writer blocks new readers (writer preference); try_read says so.
+        let r = l.read();
+        assert!(l.try_read().is_some());
+        let l2 = l.clone();
+        let w = std::thread::spawn(move || {
+            l2.write().0 = 7;
+        });
+        while l.state.load(Ordering::Relaxed) & RW_WAITING == 0 {
+            std::thread::yield_now();
+        }
+        assert!(l.try_read().is_none());
+        drop(r);
+        w.join().unwrap();
+        assert_eq!(l.try_read().unwrap().0, 7);
     }
 }
