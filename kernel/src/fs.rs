@@ -8,11 +8,11 @@ use core::sync::atomic::Ordering;
 
 use spin::{Mutex, Once};
 use weft_abi::Errno;
-use weft_arch::{cpu, kprintln, percpu};
+use weft_arch::{cpu, kprintln};
 use weft_sched::Intent;
 use weft_vfs::{CharDevice, FdTable, Vfs, WOULD_BLOCK};
 
-use crate::task::{self, KernelPlatform, Thread, sched};
+use crate::task::{self, KernelPlatform, Thread};
 
 static VFS: Once<Vfs> = Once::new();
 
@@ -60,7 +60,7 @@ impl weft_vfs::WaitQueue for KWaitQueue {
     }
 
     fn wake_all(&self) {
-        self.wq.wake_all(sched(), percpu::cpu_id());
+        task::wake_all(&self.wq);
     }
 }
 

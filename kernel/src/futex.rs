@@ -1,6 +1,10 @@
 //! The futex system call: the hashed table of weft-futex driven with this kernel's
 //! user-memory access, scheduler and timers.
 //!
+//! Table operations run with interrupts disabled: the bucket locks are plain spin
+//! locks, and a holder must not be preempted (thousands of waiters on one word
+//! would otherwise spin away their time slices behind it).
+//!
 //! Keys: private futexes (and every word in private memory) are (address-space id,
 //! address); words in MAP_SHARED memory are (physical frame, offset), so they match
 //! across processes.
@@ -13,10 +17,11 @@ use weft_abi::time::Timespec;
 use weft_futex::syscall::{FutexCmd, Timeout, check_timespec, check_uaddr, decode};
 use weft_futex::{Fault, FutexKey, FutexTable, UserMem, WaitOutcome};
 use weft_mm::user::{AddressSpace, USER_LIMIT, nofault};
+use weft_arch::cpu::IrqGuard;
 use weft_sched::{Intent, Schedulable};
 
 use crate::proc::Process;
-use crate::task::{self, Thread, sched};
+use crate::task::{self, Thread};
 
 static TABLE: Once<FutexTable<Arc<Thread>>> = Once::new();
 
@@ -44,7 +49,15 @@ impl UserMem for Mem<'_> {
         nofault::atomic_user_u32(addr, op, oparg).map_err(|_| Fault)
     }
     fn fault_in(&self, addr: u64, write: bool) -> Result<(), Fault> {
-        self.aspace.fault_in(addr, write).map_err(|_| Fault)
+        // The table holds no lock here; let the fault path run with interrupts on
+        // (it may have to wait for the address-space lock or a TLB shootdown).
+        let was_on = weft_arch::cpu::interrupts_enabled();
+        weft_arch::cpu::enable_interrupts();
+        let r = self.aspace.fault_in(addr, write).map_err(|_| Fault);
+        if !was_on {
+            weft_arch::cpu::disable_interrupts();
+        }
+        r
     }
 }
 
@@ -58,7 +71,7 @@ fn key_for(aspace: &AddressSpace, addr: u64, private: bool) -> Result<FutexKey, 
 }
 
 fn wake_thread(t: Arc<Thread>) {
-    sched().wake(&t, weft_arch::percpu::cpu_id());
+    task::wake(&t);
 }
 
 fn read_timespec(uaddr: u64) -> Result<Timespec, Errno> {
@@ -106,16 +119,29 @@ pub fn sys_futex(uaddr: u64, op: u32, val: u32, arg4: u64, uaddr2: u64, val3: u3
                     })
                 }
             };
-            let token = table().wait_prepare(&mem, key1, uaddr, expected, bitset, me.clone())?;
+            let token = {
+                let _irq = IrqGuard::new();
+                table().wait_prepare(&mem, key1, uaddr, expected, bitset, me.clone())?
+            };
             let outcome = sleep_on(&me, deadline, || token.is_woken());
-            let result = token.finish(outcome);
+            let result = {
+                let _irq = IrqGuard::new();
+                token.finish(outcome)
+            };
             result.syscall_result(deadline.is_some()).map(|v| v as u64).map_err(restart_to_eintr)
         }
-        FutexCmd::Wake { nr, bitset } => table().wake(&key1, nr, bitset, wake_thread).map(|n| n as u64),
-        FutexCmd::Requeue { nr_wake, nr_requeue, expected } => table()
-            .requeue(&mem, &key1, key2.as_ref().unwrap(), nr_wake, nr_requeue, expected.map(|v| (uaddr, v)), wake_thread)
-            .map(|n| n as u64),
+        FutexCmd::Wake { nr, bitset } => {
+            let _irq = IrqGuard::new();
+            table().wake(&key1, nr, bitset, wake_thread).map(|n| n as u64)
+        }
+        FutexCmd::Requeue { nr_wake, nr_requeue, expected } => {
+            let _irq = IrqGuard::new();
+            table()
+                .requeue(&mem, &key1, key2.as_ref().unwrap(), nr_wake, nr_requeue, expected.map(|v| (uaddr, v)), wake_thread)
+                .map(|n| n as u64)
+        }
         FutexCmd::WakeOp { nr_wake, nr_wake2, op } => {
+            let _irq = IrqGuard::new();
             table().wake_op(&mem, &key1, key2.as_ref().unwrap(), uaddr2, nr_wake, nr_wake2, op, wake_thread).map(|n| n as u64)
         }
     }
@@ -153,6 +179,7 @@ fn sleep_on(me: &Arc<Thread>, deadline: Option<u64>, done: impl Fn() -> bool) ->
 pub fn wake_address(p: &Arc<Process>, addr: u64, n: u32) {
     let Some(aspace) = p.aspace() else { return };
     if let Ok(key) = key_for(&aspace, addr, false) {
+        let _irq = IrqGuard::new();
         let _ = table().wake(&key, n, weft_abi::futex::FUTEX_BITSET_MATCH_ANY, wake_thread);
     }
 }
@@ -170,6 +197,7 @@ pub fn thread_exit(t: &Arc<Thread>, p: &Arc<Process>) {
     let tid = t.tid() as u32;
     weft_futex::robust::exit_robust_list(&mem, head, tid, |addr| {
         if let Ok(key) = key_for(&aspace, addr, false) {
+            let _irq = IrqGuard::new();
             let _ = table().wake(&key, 1, weft_abi::futex::FUTEX_BITSET_MATCH_ANY, wake_thread);
         }
     });

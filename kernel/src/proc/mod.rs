@@ -21,7 +21,7 @@ use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
 use spin::{Mutex, RwLock};
 
@@ -34,8 +34,9 @@ use crate::task::{KernelPlatform, Thread};
 
 pub use uthread::UserThread;
 
-/// Most threads one process may have (EAGAIN past it).
-pub const THREAD_LIMIT: usize = 4096;
+/// Most threads one process may have (EAGAIN past it). Each costs a 32 KiB kernel
+/// stack plus its user stack; 1024 keeps a 128 MiB machine safe.
+pub const THREAD_LIMIT: usize = 1024;
 
 /// Lifecycle of a process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,7 +72,6 @@ pub struct Process {
     pub vfork_done: AtomicBool,
     pub vfork_wq: WaitQueue<Thread, KernelPlatform>,
     pub thread_limit: AtomicUsize,
-    pub start_ns: AtomicU64,
 }
 
 static PROCESSES: Mutex<BTreeMap<u32, Weak<Process>>> = Mutex::new(BTreeMap::new());
@@ -98,7 +98,6 @@ impl Process {
             vfork_done: AtomicBool::new(false),
             vfork_wq: WaitQueue::new(),
             thread_limit: AtomicUsize::new(THREAD_LIMIT),
-            start_ns: AtomicU64::new(weft_arch::time::now_ns()),
         });
         PROCESSES.lock().insert(pid, Arc::downgrade(&p));
         if let Some(parent) = parent {
@@ -175,7 +174,7 @@ pub fn wstatus_signaled(sig: i32) -> i32 {
 
 /// Called by the last thread of `p` as it exits: the process becomes a zombie,
 /// its children go to init, its resources are released and its parent is told.
-pub fn process_exited(p: &Arc<Process>, cpu: usize) {
+pub fn process_exited(p: &Arc<Process>) {
     let wstatus = p.exit_status.load(Ordering::Acquire) as i32;
     // Release memory and files now, as Linux does; the zombie keeps only its status.
     let files = core::mem::replace(&mut *p.files.write(), Arc::new(FdTable::new()));
@@ -192,16 +191,16 @@ pub fn process_exited(p: &Arc<Process>, cpu: usize) {
                 *c.parent.lock() = Arc::downgrade(init);
             }
             init.children.lock().extend(orphans);
-            init.child_wq.wake_all(crate::task::sched(), cpu);
+            crate::task::wake_all(&init.child_wq);
         }
     }
     p.vfork_done.store(true, Ordering::Release);
-    p.vfork_wq.wake_all(crate::task::sched(), cpu);
+    crate::task::wake_all(&p.vfork_wq);
     *p.state.lock() = ProcState::Zombie { wstatus };
     let parent = p.parent.lock().upgrade();
     match parent {
         Some(parent) => {
-            parent.child_wq.wake_all(crate::task::sched(), cpu);
+            crate::task::wake_all(&parent.child_wq);
         }
         None => {
             if init.as_ref().is_some_and(|i| Arc::ptr_eq(i, p)) {

@@ -32,9 +32,8 @@ pub struct UserThread {
     pub sigmask: AtomicU64,
     /// This thread must exit at its next return to user mode.
     pub kill: AtomicBool,
-    /// Seed thread API: exit value, joinability, completion.
+    /// Seed thread API: exit value and completion (joinability: `Process::joinable`).
     pub exit_value: AtomicU64,
-    pub joinable: AtomicBool,
     pub done: Completion<Thread, KernelPlatform>,
     /// tsuspend/tresume: a resume permit (a resume before the suspend is not lost).
     pub resume_permit: AtomicBool,
@@ -45,7 +44,7 @@ pub struct UserThread {
 }
 
 impl UserThread {
-    fn new(process: Arc<Process>, frame: TrapFrame, joinable: bool) -> UserThread {
+    fn new(process: Arc<Process>, frame: TrapFrame) -> UserThread {
         UserThread {
             process,
             initial: Mutex::new(Some(frame)),
@@ -55,7 +54,6 @@ impl UserThread {
             sigmask: AtomicU64::new(0),
             kill: AtomicBool::new(false),
             exit_value: AtomicU64::new(0),
-            joinable: AtomicBool::new(joinable),
             done: Completion::new(),
             resume_permit: AtomicBool::new(false),
             suspended: AtomicBool::new(false),
@@ -91,7 +89,7 @@ pub fn spawn(p: &Arc<Process>, tid: u32, frame: TrapFrame, init: ThreadInit) -> 
     let ctx = Context::new_user(Box::new(stack), user_thread_entry, 0, 0);
     ctx.fs_base.store(init.fs_base, Ordering::Relaxed);
     ctx.gs_base.store(init.gs_base, Ordering::Relaxed);
-    let ut = UserThread::new(p.clone(), frame, init.joinable);
+    let ut = UserThread::new(p.clone(), frame);
     ut.sigmask.store(init.sigmask, Ordering::Relaxed);
     ut.clear_child_tid.store(init.clear_child_tid, Ordering::Relaxed);
     let name = p.name.lock().clone();
@@ -153,15 +151,14 @@ pub fn check_return_to_user(f: &mut TrapFrame) {
 /// Tells every other thread of `p` to exit and kicks them out of sleeps.
 pub fn kill_others(p: &Arc<Process>, me: &Arc<Thread>) {
     let others: alloc::vec::Vec<Arc<Thread>> = p.threads.lock().iter().filter(|t| !Arc::ptr_eq(t, me)).cloned().collect();
-    let cpu = percpu::cpu_id();
     for t in others {
         if let Some(ut) = t.user.as_ref() {
             ut.kill.store(true, Ordering::Release);
             ut.resume_permit.store(true, Ordering::Release);
         }
-        sched().wake(&t, cpu);
+        task::wake(&t);
         if let Some(c) = t.sched().cpu() {
-            sched().kick(c, cpu);
+            task::kick(c);
         }
     }
 }
@@ -185,7 +182,6 @@ pub fn exit_thread(value: u64, wstatus_if_last: i32) -> ! {
         let (me, p) = current_user().expect("exit_thread from a kernel thread");
         let ut = me.user.as_ref().unwrap();
         ut.exit_value.store(value, Ordering::Release);
-        let cpu = percpu::cpu_id();
         // Robust futexes first, then the clear-child-tid word (Linux's order: a
         // joiner woken by the tid wake may free the memory holding the list).
         crate::futex::thread_exit(&me, &p);
@@ -199,20 +195,20 @@ pub fn exit_thread(value: u64, wstatus_if_last: i32) -> ! {
         {
             let _ = a.munmap(ut.auto_stack.load(Ordering::Relaxed), stack_len);
         }
-        ut.done.complete(sched(), cpu);
+        task::complete(&ut.done);
         let last = {
             let mut threads = p.threads.lock();
             threads.retain(|t| !Arc::ptr_eq(t, &me));
             p.nr_threads.fetch_sub(1, Ordering::AcqRel) == 1
         };
-        p.threads_wq.wake_all(sched(), cpu);
+        task::wake_all(&p.threads_wq);
         if last {
             if !p.exiting.swap(true, Ordering::AcqRel) {
                 p.exit_status.store(wstatus_if_last as u32, Ordering::Release);
             }
             // Leave the address space before it is released.
             crate::task::leave_address_space();
-            process_exited(&p, cpu);
+            process_exited(&p);
         }
     }
     schedule(Intent::Exit);

@@ -139,7 +139,7 @@ pub fn exit(value: u64) -> ! {
         let me = current().expect("exit called outside a thread");
         let kt = me.kernel.as_ref().expect("not a kernel thread");
         kt.exit_value.store(value, Ordering::Release);
-        kt.done.complete(sched(), percpu::cpu_id());
+        super::complete(&kt.done);
         // `me` is dropped here: a frame that never resumes must not hold references.
     }
     schedule(Intent::Exit);

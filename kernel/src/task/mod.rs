@@ -186,6 +186,9 @@ pub fn init(nr_cpus: usize) {
 
 /// The running thread on this CPU (None in the idle loop or before start).
 pub fn current() -> Option<Arc<Thread>> {
+    // Interrupts off: the CPU index must not change between reading it and asking
+    // that CPU's queue (preemption could migrate us in between).
+    let _irq = cpu::IrqGuard::new();
     SCHED.get()?.current(percpu::cpu_id())
 }
 
@@ -383,5 +386,38 @@ pub fn reap_all() {
         }
         // Idle CPUs reap on their next loop iteration; give them a moment.
         timer::sleep_ns(1_000_000);
+    }
+}
+
+/// Wakes `t` (the calling CPU is read with interrupts off, so it cannot change
+/// under the scheduler's feet).
+pub fn wake(t: &Arc<Thread>) -> weft_sched::WakeResult {
+    let _irq = cpu::IrqGuard::new();
+    sched().wake(t, percpu::cpu_id())
+}
+
+/// Asks `target` to reschedule.
+pub fn kick(target: usize) {
+    let _irq = cpu::IrqGuard::new();
+    sched().kick(target, percpu::cpu_id());
+}
+
+/// Wakes every thread sleeping on `wq`.
+pub fn wake_all(wq: &weft_sched::WaitQueue<Thread, KernelPlatform>) -> usize {
+    let _irq = cpu::IrqGuard::new();
+    wq.wake_all(sched(), percpu::cpu_id())
+}
+
+/// Completes `c`, waking its waiters.
+pub fn complete(c: &weft_sched::Completion<Thread, KernelPlatform>) -> usize {
+    let _irq = cpu::IrqGuard::new();
+    c.complete(sched(), percpu::cpu_id())
+}
+
+/// Called by long lock spins (with interrupts enabled): yield to let a preempted
+/// lock holder run.
+pub fn relax() {
+    if started() && current().is_some() {
+        schedule(Intent::Yield);
     }
 }

@@ -132,7 +132,7 @@ pub fn execve(path: u64, argv: u64, envp: u64, f: &mut TrapFrame) -> SysResult {
     ut.robust_head.store(0, Ordering::Relaxed);
     ut.clear_child_tid.store(0, Ordering::Relaxed);
     p.vfork_done.store(true, Ordering::Release);
-    p.vfork_wq.wake_all(task::sched(), weft_arch::percpu::cpu_id());
+    task::wake_all(&p.vfork_wq);
     *f = TrapFrame { rip: loaded.entry, rsp: loaded.rsp, rflags: weft_abi::thread::INITIAL_RFLAGS, ..TrapFrame::default() };
     Ok(0)
 }
@@ -212,15 +212,14 @@ pub fn send_signal(p: &Arc<Process>, sig: u32) {
         p.exit_status.store(wstatus_signaled(sig as i32) as u32, Ordering::Release);
     }
     let threads: alloc::vec::Vec<_> = p.threads.lock().clone();
-    let cpu = weft_arch::percpu::cpu_id();
     for t in threads {
         if let Some(ut) = t.user.as_ref() {
             ut.kill.store(true, Ordering::Release);
             ut.resume_permit.store(true, Ordering::Release);
         }
-        task::sched().wake(&t, cpu);
+        task::wake(&t);
         if let Some(c) = weft_sched::Schedulable::sched(&*t).cpu() {
-            task::sched().kick(c, cpu);
+            task::kick(c);
         }
     }
 }

@@ -176,6 +176,6 @@ pub fn tresume(tid: u64) -> SysResult {
     let t = find(tid)?;
     let ut = t.user.as_ref().unwrap();
     ut.resume_permit.store(true, Ordering::Release);
-    task::sched().wake(&t, weft_arch::percpu::cpu_id());
+    task::wake(&t);
     Ok(0)
 }
