@@ -30,14 +30,18 @@ pub struct KWaitQueue {
 
 impl KWaitQueue {
     pub fn new() -> Arc<KWaitQueue> {
-        Arc::new(KWaitQueue { wq: weft_sched::WaitQueue::new() })
+        Arc::new(KWaitQueue {
+            wq: weft_sched::WaitQueue::new(),
+        })
     }
 }
 
 /// Whether the current thread has been told to exit (its waits end with EINTR).
 pub fn interrupted() -> bool {
     task::current().is_some_and(|t| {
-        t.user.as_ref().is_some_and(|u| u.kill.load(Ordering::Acquire) || u.process.exiting.load(Ordering::Acquire))
+        t.user.as_ref().is_some_and(|u| {
+            u.kill.load(Ordering::Acquire) || u.process.exiting.load(Ordering::Acquire)
+        })
     })
 }
 
@@ -95,7 +99,13 @@ impl CharDevice for Console {
     fn poll(&self) -> i16 {
         let _irq = cpu::IrqGuard::new();
         let readable = !self.input.lock().is_empty();
-        weft_abi::poll::POLLOUT | weft_abi::poll::POLLWRNORM | if readable { weft_abi::poll::POLLIN | weft_abi::poll::POLLRDNORM } else { 0 }
+        weft_abi::poll::POLLOUT
+            | weft_abi::poll::POLLWRNORM
+            | if readable {
+                weft_abi::poll::POLLIN | weft_abi::poll::POLLRDNORM
+            } else {
+                0
+            }
     }
 
     fn wait_queue(&self) -> Option<Arc<dyn weft_vfs::WaitQueue>> {
@@ -130,7 +140,14 @@ pub fn init(initramfs: Option<&[u8]>) {
     } else {
         kprintln!("fs: no initramfs module");
     }
-    let console = CONSOLE.call_once(|| Arc::new(Console { input: Mutex::new(VecDeque::new()), wq: KWaitQueue::new() })).clone();
+    let console = CONSOLE
+        .call_once(|| {
+            Arc::new(Console {
+                input: Mutex::new(VecDeque::new()),
+                wq: KWaitQueue::new(),
+            })
+        })
+        .clone();
     if let Err(e) = vfs.populate_dev(console) {
         kprintln!("fs: cannot create /dev: {:?}", e);
     }

@@ -14,10 +14,10 @@ use alloc::sync::Arc;
 use spin::Once;
 use weft_abi::Errno;
 use weft_abi::time::Timespec;
+use weft_arch::cpu::IrqGuard;
 use weft_futex::syscall::{FutexCmd, Timeout, check_timespec, check_uaddr, decode};
 use weft_futex::{Fault, FutexKey, FutexTable, UserMem, WaitOutcome};
 use weft_mm::user::{AddressSpace, USER_LIMIT, nofault};
-use weft_arch::cpu::IrqGuard;
 use weft_sched::{Intent, Schedulable};
 
 use crate::proc::Process;
@@ -45,7 +45,12 @@ impl UserMem for Mem<'_> {
     fn cmpxchg_u32(&self, addr: u64, expected: u32, new: u32) -> Result<u32, Fault> {
         nofault::cmpxchg_user_u32(addr, expected, new).map_err(|_| Fault)
     }
-    fn atomic_op_u32(&self, addr: u64, op: weft_abi::futex::FutexAtomicOp, oparg: u32) -> Result<u32, Fault> {
+    fn atomic_op_u32(
+        &self,
+        addr: u64,
+        op: weft_abi::futex::FutexAtomicOp,
+        oparg: u32,
+    ) -> Result<u32, Fault> {
         nofault::atomic_user_u32(addr, op, oparg).map_err(|_| Fault)
     }
     fn fault_in(&self, addr: u64, write: bool) -> Result<(), Fault> {
@@ -65,9 +70,15 @@ fn key_for(aspace: &AddressSpace, addr: u64, private: bool) -> Result<FutexKey, 
     if !private && aspace.is_shared_mapping(addr) == Some(true) {
         aspace.fault_in(addr, false).map_err(|_| Errno::EFAULT)?;
         let (frame, off) = aspace.translate_user(addr).ok_or(Errno::EFAULT)?;
-        return Ok(FutexKey::Shared { frame, offset: off as u32 });
+        return Ok(FutexKey::Shared {
+            frame,
+            offset: off as u32,
+        });
     }
-    Ok(FutexKey::Private { mm: aspace.id(), addr })
+    Ok(FutexKey::Private {
+        mm: aspace.id(),
+        addr,
+    })
 }
 
 fn wake_thread(t: Arc<Thread>) {
@@ -86,11 +97,20 @@ fn read_timespec(uaddr: u64) -> Result<Timespec, Errno> {
 }
 
 fn ts_ns(ts: &Timespec) -> u64 {
-    (ts.tv_sec as u64).saturating_mul(1_000_000_000).saturating_add(ts.tv_nsec as u64)
+    (ts.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts.tv_nsec as u64)
 }
 
 /// `futex(uaddr, op, val, timeout/val2, uaddr2, val3)`.
-pub fn sys_futex(uaddr: u64, op: u32, val: u32, arg4: u64, uaddr2: u64, val3: u32) -> Result<u64, Errno> {
+pub fn sys_futex(
+    uaddr: u64,
+    op: u32,
+    val: u32,
+    arg4: u64,
+    uaddr2: u64,
+    val3: u32,
+) -> Result<u64, Errno> {
     let req = decode(op, val, arg4, val3)?;
     check_uaddr(uaddr, USER_LIMIT)?;
     let (me, p) = crate::proc::uthread::me();
@@ -104,10 +124,16 @@ pub fn sys_futex(uaddr: u64, op: u32, val: u32, arg4: u64, uaddr2: u64, val3: u3
         None
     };
     match req.cmd {
-        FutexCmd::Wait { expected, bitset, timeout } => {
+        FutexCmd::Wait {
+            expected,
+            bitset,
+            timeout,
+        } => {
             let deadline = match timeout {
                 None => None,
-                Some(Timeout::Relative { uaddr }) => Some(crate::time::monotonic_ns().saturating_add(ts_ns(&read_timespec(uaddr)?))),
+                Some(Timeout::Relative { uaddr }) => {
+                    Some(crate::time::monotonic_ns().saturating_add(ts_ns(&read_timespec(uaddr)?)))
+                }
                 Some(Timeout::Absolute { uaddr, clock }) => {
                     let abs = ts_ns(&read_timespec(uaddr)?);
                     Some(match clock {
@@ -128,21 +154,53 @@ pub fn sys_futex(uaddr: u64, op: u32, val: u32, arg4: u64, uaddr2: u64, val3: u3
                 let _irq = IrqGuard::new();
                 token.finish(outcome)
             };
-            result.syscall_result(deadline.is_some()).map(|v| v as u64).map_err(restart_to_eintr)
+            result
+                .syscall_result(deadline.is_some())
+                .map(|v| v as u64)
+                .map_err(restart_to_eintr)
         }
         FutexCmd::Wake { nr, bitset } => {
             let _irq = IrqGuard::new();
-            table().wake(&key1, nr, bitset, wake_thread).map(|n| n as u64)
-        }
-        FutexCmd::Requeue { nr_wake, nr_requeue, expected } => {
-            let _irq = IrqGuard::new();
             table()
-                .requeue(&mem, &key1, key2.as_ref().unwrap(), nr_wake, nr_requeue, expected.map(|v| (uaddr, v)), wake_thread)
+                .wake(&key1, nr, bitset, wake_thread)
                 .map(|n| n as u64)
         }
-        FutexCmd::WakeOp { nr_wake, nr_wake2, op } => {
+        FutexCmd::Requeue {
+            nr_wake,
+            nr_requeue,
+            expected,
+        } => {
             let _irq = IrqGuard::new();
-            table().wake_op(&mem, &key1, key2.as_ref().unwrap(), uaddr2, nr_wake, nr_wake2, op, wake_thread).map(|n| n as u64)
+            table()
+                .requeue(
+                    &mem,
+                    &key1,
+                    key2.as_ref().unwrap(),
+                    nr_wake,
+                    nr_requeue,
+                    expected.map(|v| (uaddr, v)),
+                    wake_thread,
+                )
+                .map(|n| n as u64)
+        }
+        FutexCmd::WakeOp {
+            nr_wake,
+            nr_wake2,
+            op,
+        } => {
+            let _irq = IrqGuard::new();
+            table()
+                .wake_op(
+                    &mem,
+                    &key1,
+                    key2.as_ref().unwrap(),
+                    uaddr2,
+                    nr_wake,
+                    nr_wake2,
+                    op,
+                    wake_thread,
+                )
+                .map(|n| n as u64)
         }
     }
 }
@@ -180,7 +238,12 @@ pub fn wake_address(p: &Arc<Process>, addr: u64, n: u32) {
     let Some(aspace) = p.aspace() else { return };
     if let Ok(key) = key_for(&aspace, addr, false) {
         let _irq = IrqGuard::new();
-        let _ = table().wake(&key, n, weft_abi::futex::FUTEX_BITSET_MATCH_ANY, wake_thread);
+        let _ = table().wake(
+            &key,
+            n,
+            weft_abi::futex::FUTEX_BITSET_MATCH_ANY,
+            wake_thread,
+        );
     }
 }
 
@@ -198,7 +261,12 @@ pub fn thread_exit(t: &Arc<Thread>, p: &Arc<Process>) {
     weft_futex::robust::exit_robust_list(&mem, head, tid, |addr| {
         if let Ok(key) = key_for(&aspace, addr, false) {
             let _irq = IrqGuard::new();
-            let _ = table().wake(&key, 1, weft_abi::futex::FUTEX_BITSET_MATCH_ANY, wake_thread);
+            let _ = table().wake(
+                &key,
+                1,
+                weft_abi::futex::FUTEX_BITSET_MATCH_ANY,
+                wake_thread,
+            );
         }
     });
 }

@@ -40,7 +40,13 @@ pub fn init_console_input(madt: Option<&weft_arch::acpi::MadtInfo>) {
     let o = madt.isa_irq(4);
     let vector = vectors::IRQ_BASE + 4;
     trap::set_handler(vector, |_| crate::fs::console_input_irq());
-    if weft_arch::ioapic::route(o.gsi, vector, percpu::get(0).lapic_id() as u8, o.active_low, o.level) {
+    if weft_arch::ioapic::route(
+        o.gsi,
+        vector,
+        percpu::get(0).lapic_id() as u8,
+        o.active_low,
+        o.level,
+    ) {
         weft_arch::serial::enable_rx_interrupt();
     }
 }
@@ -66,11 +72,11 @@ fn on_exception(f: &mut TrapFrame) {
     if f.from_user() && crate::proc::uthread::current_user().is_some() {
         kill_current_process(signal_for(f.vector));
     }
-    if f.vector == 13 {
-        if let Some(resume) = weft_mm::user::fixup_for(f.rip) {
-            f.rip = resume;
-            return;
-        }
+    if f.vector == 13
+        && let Some(resume) = weft_mm::user::fixup_for(f.rip)
+    {
+        f.rip = resume;
+        return;
     }
     trap::fatal(f, None)
 }
@@ -78,7 +84,9 @@ fn on_exception(f: &mut TrapFrame) {
 fn on_page_fault(f: &mut TrapFrame) {
     let addr = cpu::cr2();
     if f.from_user() {
-        let Some((_, p)) = crate::proc::uthread::current_user() else { trap::fatal(f, None) };
+        let Some((_, p)) = crate::proc::uthread::current_user() else {
+            trap::fatal(f, None)
+        };
         cpu::enable_interrupts();
         let r = p.aspace().map(|a| a.handle_fault(addr, f.error_code));
         cpu::disable_interrupts();
@@ -91,24 +99,28 @@ fn on_page_fault(f: &mut TrapFrame) {
         }
     }
     if let Some(fx) = weft_mm::user::uaccess_fixup(f.rip) {
-        if fx.may_resolve && addr < weft_mm::user::USER_LIMIT {
-            if let Some((_, p)) = crate::proc::uthread::current_user() {
-                let was_on = f.rflags & (1 << 9) != 0;
-                if was_on {
-                    cpu::enable_interrupts();
-                }
-                let r = p.aspace().map(|a| a.handle_fault(addr, f.error_code));
-                cpu::disable_interrupts();
-                if matches!(r, Some(Ok(()))) {
-                    return;
-                }
+        if fx.may_resolve
+            && addr < weft_mm::user::USER_LIMIT
+            && let Some((_, p)) = crate::proc::uthread::current_user()
+        {
+            let was_on = f.rflags & (1 << 9) != 0;
+            if was_on {
+                cpu::enable_interrupts();
+            }
+            let r = p.aspace().map(|a| a.handle_fault(addr, f.error_code));
+            cpu::disable_interrupts();
+            if matches!(r, Some(Ok(()))) {
+                return;
             }
         }
         f.rip = fx.resume;
         return;
     }
     if weft_mm::is_guard_page(addr) {
-        trap::fatal(f, Some("kernel stack overflow: the fault address is a stack guard page"));
+        trap::fatal(
+            f,
+            Some("kernel stack overflow: the fault address is a stack guard page"),
+        );
     }
     trap::fatal(f, None)
 }
@@ -124,7 +136,10 @@ fn on_double_fault(f: &mut TrapFrame) {
             addr
         );
         crate::task::kthread::die_from_fault(crate::task::kthread::EXIT_STACK_OVERFLOW);
-        trap::fatal(f, Some("kernel stack overflow: the stack pointer ran into a guard page"));
+        trap::fatal(
+            f,
+            Some("kernel stack overflow: the stack pointer ran into a guard page"),
+        );
     }
     trap::fatal(f, None)
 }

@@ -161,9 +161,14 @@ static KTESTS_OK: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBoo
 fn kmain_thread() -> u64 {
     let info = boot_info();
     let cmd = info.cmdline.as_str();
-    let initramfs = info.modules.iter().find(|m| m.path.ends_with("initramfs.tar")).map(|m| m.data);
+    let initramfs = info
+        .modules
+        .iter()
+        .find(|m| m.path.ends_with("initramfs.tar"))
+        .map(|m| m.data);
     fs::init(initramfs);
-    let mut init_args: alloc::vec::Vec<alloc::string::String> = alloc::vec![alloc::string::String::from("/bin/init")];
+    let mut init_args: alloc::vec::Vec<alloc::string::String> =
+        alloc::vec![alloc::string::String::from("/bin/init")];
     if let Some(filter) = ktest::requested(cmd) {
         let ok = ktest::run(filter, cmd);
         KTESTS_OK.store(ok, core::sync::atomic::Ordering::Release);
@@ -176,7 +181,11 @@ fn kmain_thread() -> u64 {
         shutdown(true);
     } else if let Some(run) = cmd.find("RUN=") {
         init_args.push("--run".into());
-        init_args.extend(cmd[run + 4..].split_whitespace().map(alloc::string::String::from));
+        init_args.extend(
+            cmd[run + 4..]
+                .split_whitespace()
+                .map(alloc::string::String::from),
+        );
     }
     let argv: alloc::vec::Vec<&str> = init_args.iter().map(|s| s.as_str()).collect();
     match proc::start_init("/bin/init", &argv) {
@@ -208,6 +217,7 @@ pub static ACPI: Once<weft_arch::acpi::MadtInfo> = Once::new();
 /// Ends the run: reports, then asks QEMU to exit (success or failure).
 pub fn shutdown(success: bool) -> ! {
     task::print_stats();
+    kprintln!("tlb: {} shootdown IPIs sent", tlb::sent());
     cpu::disable_interrupts();
     kprintln!(
         "weft: shutting down ({})",

@@ -24,7 +24,10 @@ pub fn next_u64() -> u64 {
     loop {
         // splitmix64 step: a bijective mixer over a Weyl sequence.
         let next = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        if STATE.compare_exchange_weak(x, next, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+        if STATE
+            .compare_exchange_weak(x, next, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+        {
             let mut z = next ^ weft_arch::cpu::rdtsc().rotate_left(29);
             z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
             z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);

@@ -15,7 +15,10 @@ pub fn realtime_ns() -> u64 {
 
 /// Converts nanoseconds to a timespec.
 pub fn to_timespec(ns: u64) -> Timespec {
-    Timespec { tv_sec: (ns / 1_000_000_000) as i64, tv_nsec: (ns % 1_000_000_000) as i64 }
+    Timespec {
+        tv_sec: (ns / 1_000_000_000) as i64,
+        tv_nsec: (ns % 1_000_000_000) as i64,
+    }
 }
 
 /// The wall clock as a timespec (VFS timestamps).

@@ -81,7 +81,7 @@ pub fn write_addr(w: &mut dyn Write, addr: u64) {
 pub fn print_from(w: &mut dyn Write, mut rbp: u64, max: usize) {
     let _ = writeln!(w, "backtrace:");
     for i in 0..max {
-        if rbp == 0 || rbp % 8 != 0 || rbp < 0xffff_8000_0000_0000 {
+        if rbp == 0 || !rbp.is_multiple_of(8) || rbp < 0xffff_8000_0000_0000 {
             break;
         }
         if !is_mapped(rbp) || !is_mapped(rbp + 8) {

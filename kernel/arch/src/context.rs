@@ -90,7 +90,12 @@ impl Context {
     /// stack is kept free for the user register frame that
     /// [`crate::syscall::enter_user_with`] places there (and that every later entry
     /// from user mode builds at the same spot).
-    pub fn new_user(stack: Box<dyn StackMemory>, entry: extern "C" fn(usize, usize) -> !, a: usize, b: usize) -> Context {
+    pub fn new_user(
+        stack: Box<dyn StackMemory>,
+        entry: extern "C" fn(usize, usize) -> !,
+        a: usize,
+        b: usize,
+    ) -> Context {
         let top = stack.top();
         let reserve = core::mem::size_of::<crate::trap::TrapFrame>() as u64;
         // SAFETY: as in `new`; the initial kernel frames go below the reserved slot.
@@ -295,8 +300,14 @@ pub fn load_user_bases(ctx: &Context) {
     // SAFETY: as in `switch`: FS_BASE and the user GS slot (KERNEL_GS_BASE while in
     // the kernel) only affect user mode; the caller's context is the running one.
     unsafe {
-        crate::cpu::wrmsr(crate::cpu::msr::FS_BASE, ctx.fs_base.load(Ordering::Relaxed));
-        crate::cpu::wrmsr(crate::cpu::msr::KERNEL_GS_BASE, ctx.gs_base.load(Ordering::Relaxed));
+        crate::cpu::wrmsr(
+            crate::cpu::msr::FS_BASE,
+            ctx.fs_base.load(Ordering::Relaxed),
+        );
+        crate::cpu::wrmsr(
+            crate::cpu::msr::KERNEL_GS_BASE,
+            ctx.gs_base.load(Ordering::Relaxed),
+        );
     }
 }
 

@@ -117,7 +117,10 @@ pub fn init_cpu() {
     // LSTAR the entry point above, FMASK clears IF/DF/TF/AC/NT on entry so the entry
     // code starts with interrupts off, and SCE enables the instruction.
     unsafe {
-        wrmsr(msr::STAR, ((KERNEL_CS as u64) << 32) | (((USER_DS as u64 & !3) - 8) << 48));
+        wrmsr(
+            msr::STAR,
+            ((KERNEL_CS as u64) << 32) | (((USER_DS as u64 & !3) - 8) << 48),
+        );
         wrmsr(msr::LSTAR, weft_syscall_entry as *const () as u64);
         wrmsr(msr::FMASK, 0x4_7700);
         wrmsr(msr::EFER, crate::cpu::rdmsr(msr::EFER) | 1);
@@ -164,8 +167,13 @@ pub fn enter_user_with(frame: &TrapFrame) -> ! {
     if !is_canonical_user(f.rip) {
         f.rip = 0; // faults in user mode at address 0: the process gets SIGSEGV
     }
-    let top = crate::percpu::this().kernel_stack_top.load(Ordering::Relaxed);
-    assert!(top != 0, "enter_user_with on a context without a kernel stack");
+    let top = crate::percpu::this()
+        .kernel_stack_top
+        .load(Ordering::Relaxed);
+    assert!(
+        top != 0,
+        "enter_user_with on a context without a kernel stack"
+    );
     let slot = (top - core::mem::size_of::<TrapFrame>() as u64) as *mut TrapFrame;
     // SAFETY: `kernel_stack_top` is the top of the running thread's own kernel stack
     // (set by the context switch), whose highest `size_of::<TrapFrame>()` bytes were

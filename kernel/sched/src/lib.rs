@@ -23,7 +23,17 @@
 //!
 //! ## Threads
 //! Create a thread with `ThreadSched::new()` (state `New`) inside the kernel's thread
-//! struct, optionally `set_affinity` / `set_nice`, then `sched.add_new(thread, cpu)`.
+//! struct (`ThreadSched::new_pinned(cpu)` for per-CPU kernel threads), optionally
+//! `sched.set_affinity` / `set_nice`, then `sched.add_new(thread, cpu)`. A thread
+//! ends with `schedule(cpu, now, Intent::Exit)`: it becomes `Dead`, is never queued
+//! again, and comes back in `d.prev`; free it after `finish_switch`. Thread ids are
+//! the kernel's; this crate identifies threads by `Arc` identity.
+//!
+//! Every `cpu` argument is the CPU executing the call (`P::current_cpu()`), read with
+//! interrupts or preemption disabled: `schedule`, `finish_switch`, `tick`,
+//! `handle_ipi`, `steal`, `balance` act on that CPU's own queue, and `wake`,
+//! `add_new`, `set_affinity` use it as "the waker's CPU" (a local target is queued
+//! directly, and no CPU ever sends an IPI to itself).
 //!
 //! ## Switching (`on_cpu`)
 //! With interrupts disabled:
@@ -80,6 +90,23 @@
 //! and otherwise pushes it on the target's wake list and sends
 //! `Platform::send_resched_ipi(target)` when that list was empty.
 //!
+//! ## Affinity
+//! `sched.set_affinity(&thread, mask, cpu)` (returns `Err` for a pinned thread or a
+//! mask without online CPUs). A queued thread is moved at once; a sleeping one is
+//! placed within the new mask when woken; if the thread is running on a CPU the mask
+//! excludes, that CPU gets `need_resched` (and an IPI if remote) and
+//! `Ok(Some(that_cpu))` is returned; the thread moves when that CPU switches away
+//! from it (`finish_switch`). A thread that was on its way to a CPU when its mask
+//! changed is caught by that CPU (flagged as a stray, forwarded at its next pick).
+//! Stealing and balancing only move threads to CPUs their mask allows.
+//!
+//! ## Fairness across CPUs
+//! Each queue's vruntimes are relative to its own floor (`min_vruntime`). A thread
+//! moved between queues (steal, affinity) keeps its lag behind or ahead of the floor;
+//! a woken sleeper is measured against the current floor of the CPU it last ran on
+//! and gets at most `SLEEPER_BONUS_NS` of head start on its new queue. See
+//! [`runqueue`] for the policy itself.
+//!
 //! ## IPI handler, tick, preemption
 //! - Reschedule IPI: `if sched.handle_ipi(cpu) { reschedule on interrupt return }`.
 //! - Timer interrupt: `for t in timers.expire(cpu, now) { sched.wake(&t, cpu); }`,
@@ -129,9 +156,17 @@
 //!    handlers call into it. The heap lock must therefore be taken with interrupts
 //!    disabled and be innermost.
 //!
+//! `Platform::send_resched_ipi` may be called with run-queue locks held; it must not
+//! call back into the scheduler.
+//!
 //! Atomics without locks: a thread's `state` (changed only by compare-and-swap),
-//! `on_cpu`, affinity mask, the idle mask, and the published per-CPU mirrors
-//! (`nr_running`, `min_vruntime`) used to choose victims and rebase vruntimes.
+//! `on_cpu`, affinity mask, the idle mask, the per-CPU `need_resched`, stray and
+//! preempt-count words, and the published per-CPU mirrors (`nr_running`,
+//! `min_vruntime`) used to choose victims and rebase vruntimes. Two pairs of them
+//! are ordered with `SeqCst` so that neither side can miss the other: `set_affinity`
+//! (stores the mask, then reads `cpu` / `on_cpu`) against a thread arriving on a
+//! queue (stores `cpu`, then reads the mask) and against `finish_switch` (stores
+//! `on_cpu = false`, then reads the mask).
 
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
@@ -156,10 +191,15 @@ mod tests;
 pub use cpuset::{CpuSet, CpuSetIter, MAX_CPUS};
 pub use platform::{IrqGuard, IrqSpinGuard, IrqSpinLock, Platform};
 pub use runqueue::{
-    MIN_GRANULARITY_NS, Placement, RunQueue, SLEEPER_BONUS_NS, TARGET_LATENCY_NS, WAKEUP_GRANULARITY_NS,
+    MIN_GRANULARITY_NS, Placement, RunQueue, SLEEPER_BONUS_NS, TARGET_LATENCY_NS,
+    WAKEUP_GRANULARITY_NS,
 };
-pub use scheduler::{AffinityError, BALANCE_INTERVAL_NS, CpuSnapshot, Intent, Scheduler, SwitchDecision, WakeResult};
+pub use scheduler::{
+    AffinityError, BALANCE_INTERVAL_NS, CpuSnapshot, Intent, Scheduler, SwitchDecision, WakeResult,
+};
 pub use stats::CpuStats;
-pub use thread::{NICE_0_WEIGHT, Schedulable, ThreadSched, ThreadState, ThreadStats, nice_to_weight};
+pub use thread::{
+    NICE_0_WEIGHT, Schedulable, ThreadSched, ThreadState, ThreadStats, nice_to_weight,
+};
 pub use timer::{CpuTimerId, CpuTimers, TimerId, TimerQueue};
 pub use waitqueue::{Completion, WaitQueue};

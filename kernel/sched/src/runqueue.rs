@@ -10,7 +10,9 @@
 //!   (lower nice) threads age more slowly and get proportionally more CPU;
 //! - the leftmost (smallest vruntime) thread runs next;
 //! - `min_vruntime` is a monotonic floor that follows the smallest vruntime of the
-//!   queue (tree and current); a thread entering the queue is placed relative to it:
+//!   queue (tree and current) as time is charged and threads are queued (not when one
+//!   is removed: that one is usually about to become current); a thread entering the
+//!   queue is placed relative to it:
 //!   a new thread at `max(own, min_vruntime)`, a woken sleeper at
 //!   `max(own, min_vruntime - SLEEPER_BONUS_NS)`, so a sleeper gets a bounded head
 //!   start but can never claim the CPU for longer than that bonus;
@@ -45,7 +47,8 @@ pub enum Placement {
     New,
     /// A woken sleeper: `max(own, min_vruntime - SLEEPER_BONUS_NS)`.
     Wakeup,
-    /// Moved from another queue (already rebased): unchanged.
+    /// Moved from another queue with its lag already applied (see [`apply_lag`]):
+    /// unchanged.
     Migrate,
 }
 
@@ -56,14 +59,18 @@ pub fn weighted_delta(delta_ns: u64, weight: u32) -> u64 {
     u64::try_from(v).unwrap_or(u64::MAX)
 }
 
-/// Re-expresses vruntime `v`, measured against a queue whose floor is `from_min`,
-/// against a queue whose floor is `to_min`, keeping its lag (`v - from_min`).
-pub fn rebase_vruntime(v: u64, from_min: u64, to_min: u64) -> u64 {
-    if v >= from_min {
-        to_min.saturating_add(v - from_min)
-    } else {
-        to_min.saturating_sub(from_min - v)
-    }
+/// Lag of vruntime `v` behind (negative) or ahead of (positive) a queue floor.
+pub fn lag_of(v: u64, floor: u64) -> i64 {
+    let lag = i128::from(v) - i128::from(floor);
+    lag.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+}
+
+/// The vruntime with lag `lag` against a queue floor `floor` (saturating at 0 and
+/// `u64::MAX`). `apply_lag(to, lag_of(v, from))` moves a vruntime between queues
+/// while keeping its position relative to the floor.
+pub fn apply_lag(floor: u64, lag: i64) -> u64 {
+    let v = i128::from(floor) + i128::from(lag);
+    v.clamp(0, i128::from(u64::MAX)) as u64
 }
 
 /// A CPU's run queue (see the module documentation).
@@ -150,13 +157,22 @@ impl<T: Schedulable> RunQueue<T> {
         self.curr_ran_ns
     }
 
-    /// Inserts `t` with its current vruntime as key. Panics if it is already queued:
-    /// a thread in two queues (or twice in one) is the one bug a scheduler must never
-    /// tolerate.
+    /// Inserts `t` with its current vruntime as key (place it with
+    /// [`RunQueue::place`] first). Panics if it is already queued: a thread in two
+    /// queues (or twice in one) is the one bug a scheduler must never tolerate. Debug
+    /// builds also check the placement invariant: no key more than
+    /// `SLEEPER_BONUS_NS` below the floor.
     pub fn enqueue(&mut self, t: Arc<T>) {
         let s = t.sched();
         assert!(!s.set_on_rq(true), "thread enqueued twice");
         let key = s.vruntime();
+        // Every placement keeps a thread at most the sleeper bonus behind the floor,
+        // and the floor never passes the leftmost thread.
+        debug_assert!(
+            key.saturating_add(SLEEPER_BONUS_NS) >= self.min_vruntime,
+            "enqueue far below the floor: {key} vs min {}",
+            self.min_vruntime
+        );
         let seq = self.next_seq;
         self.next_seq += 1;
         let weight = s.weight();
@@ -169,7 +185,11 @@ impl<T: Schedulable> RunQueue<T> {
     /// Whether `t` is queued here (by identity).
     pub fn contains(&self, t: &Arc<T>) -> bool {
         let s = t.sched();
-        s.on_rq() && self.tree.get(&s.rq_slot()).is_some_and(|x| Arc::ptr_eq(x, t))
+        s.on_rq()
+            && self
+                .tree
+                .get(&s.rq_slot())
+                .is_some_and(|x| Arc::ptr_eq(x, t))
     }
 
     /// Removes `t` if it is queued here; returns whether it was.
@@ -186,7 +206,10 @@ impl<T: Schedulable> RunQueue<T> {
         let s = t.sched();
         self.load -= u64::from(s.rq_weight());
         s.set_on_rq(false);
-        self.update_min();
+        // No floor update here: the thread being removed is often the one about to
+        // become current, and raising the floor past it now would leave the current
+        // thread far below the floor. The floor catches up on the next charge,
+        // enqueue or `set_curr`.
         t
     }
 
@@ -223,10 +246,15 @@ impl<T: Schedulable> RunQueue<T> {
         } else {
             TARGET_LATENCY_NS
         };
-        let curr_w = self.curr.as_ref().map_or(0, |c| u64::from(c.sched().weight()));
+        let curr_w = self
+            .curr
+            .as_ref()
+            .map_or(0, |c| u64::from(c.sched().weight()));
         let total = (self.load + curr_w).max(u64::from(weight)).max(1);
         let share = u128::from(period) * u128::from(weight) / u128::from(total);
-        u64::try_from(share).unwrap_or(u64::MAX).max(MIN_GRANULARITY_NS)
+        u64::try_from(share)
+            .unwrap_or(u64::MAX)
+            .max(MIN_GRANULARITY_NS)
     }
 
     /// Charges `delta_ns` of CPU time to the current thread (if any) and advances
@@ -234,7 +262,10 @@ impl<T: Schedulable> RunQueue<T> {
     pub fn charge(&mut self, delta_ns: u64) {
         if let Some(c) = &self.curr {
             let s = c.sched();
-            s.set_vruntime(s.vruntime().saturating_add(weighted_delta(delta_ns, s.weight())));
+            s.set_vruntime(
+                s.vruntime()
+                    .saturating_add(weighted_delta(delta_ns, s.weight())),
+            );
             s.add_runtime(delta_ns);
             self.curr_ran_ns = self.curr_ran_ns.saturating_add(delta_ns);
         }
@@ -265,7 +296,9 @@ impl<T: Schedulable> RunQueue<T> {
     pub fn need_resched(&self) -> bool {
         match &self.curr {
             None => !self.tree.is_empty(),
-            Some(c) => !self.tree.is_empty() && self.curr_ran_ns >= self.slice_ns(c.sched().weight()),
+            Some(c) => {
+                !self.tree.is_empty() && self.curr_ran_ns >= self.slice_ns(c.sched().weight())
+            }
         }
     }
 
@@ -274,7 +307,13 @@ impl<T: Schedulable> RunQueue<T> {
     pub fn should_preempt(&self, woken: &T) -> bool {
         match &self.curr {
             None => true,
-            Some(c) => c.sched().vruntime() > woken.sched().vruntime().saturating_add(WAKEUP_GRANULARITY_NS),
+            Some(c) => {
+                c.sched().vruntime()
+                    > woken
+                        .sched()
+                        .vruntime()
+                        .saturating_add(WAKEUP_GRANULARITY_NS)
+            }
         }
     }
 
@@ -310,7 +349,9 @@ mod tests {
             rq.enqueue(t.clone());
         }
         assert_eq!(rq.len(), 4);
-        let order: Vec<u64> = core::iter::from_fn(|| rq.pick_first(|_| true)).map(|t| t.id as u64).collect();
+        let order: Vec<u64> = core::iter::from_fn(|| rq.pick_first(|_| true))
+            .map(|t| t.id as u64)
+            .collect();
         assert_eq!(order, [b.id as u64, d.id as u64, c.id as u64, a.id as u64]);
         assert!(rq.is_empty());
         assert_eq!(rq.load(), 0);
@@ -344,7 +385,10 @@ mod tests {
         heavy.sched().set_nice(-5);
         rq.set_curr(Some(heavy.clone()));
         rq.charge(3_000_000);
-        assert_eq!(heavy.sched().vruntime(), weighted_delta(3_000_000, heavy.sched().weight()));
+        assert_eq!(
+            heavy.sched().vruntime(),
+            weighted_delta(3_000_000, heavy.sched().weight())
+        );
         assert!(heavy.sched().vruntime() < 3_000_000);
         assert_eq!(heavy.sched().stats().runtime_ns, 3_000_000);
         assert_eq!(weighted_delta(1000, NICE_0_WEIGHT), 1000);
@@ -360,8 +404,9 @@ mod tests {
         rq.set_curr(Some(a));
         rq.charge(1_000);
         assert_eq!(rq.min_vruntime(), 6_000);
-        // A queued thread far behind does not pull the floor back.
-        rq.enqueue(ent(10));
+        // A queued thread behind it (within the sleeper bonus) does not pull the
+        // floor back.
+        rq.enqueue(ent(5_500));
         assert_eq!(rq.min_vruntime(), 6_000);
     }
 
@@ -411,7 +456,6 @@ mod tests {
         let mut rq = RunQueue::new();
         rq.set_curr(Some(ent(0)));
         assert!(!rq.tick(100 * TARGET_LATENCY_NS), "alone: never preempted");
-        rq.enqueue(ent(0));
         let mut rq = RunQueue::new();
         rq.enqueue(ent(0));
         rq.set_curr(Some(ent(0)));
@@ -457,9 +501,11 @@ mod tests {
     }
 
     #[test]
-    fn rebase_keeps_lag() {
-        assert_eq!(rebase_vruntime(150, 100, 1_000), 1_050);
-        assert_eq!(rebase_vruntime(90, 100, 1_000), 990);
-        assert_eq!(rebase_vruntime(0, 100, 50), 0);
+    fn lag_moves_between_floors() {
+        assert_eq!(apply_lag(1_000, lag_of(150, 100)), 1_050);
+        assert_eq!(apply_lag(1_000, lag_of(90, 100)), 990);
+        assert_eq!(apply_lag(50, lag_of(0, 100)), 0);
+        assert_eq!(lag_of(u64::MAX, 0), i64::MAX);
+        assert_eq!(apply_lag(u64::MAX, 5), u64::MAX);
     }
 }

@@ -14,7 +14,7 @@ use crossbeam_utils::CachePadded;
 
 use crate::cpuset::{CpuSet, MAX_CPUS};
 use crate::platform::{IrqGuard, IrqSpinLock, Platform};
-use crate::runqueue::{Placement, RunQueue, rebase_vruntime};
+use crate::runqueue::{Placement, RunQueue, apply_lag, lag_of};
 use crate::stats::{Counters, CpuStats};
 use crate::thread::{Schedulable, ThreadSched, ThreadState};
 
@@ -113,24 +113,53 @@ pub struct CpuSnapshot<T> {
     pub wake_list: Vec<Arc<T>>,
 }
 
+impl<T> Clone for CpuSnapshot<T> {
+    fn clone(&self) -> Self {
+        CpuSnapshot {
+            cpu: self.cpu,
+            current: self.current.clone(),
+            queued: self.queued.clone(),
+            wake_list: self.wake_list.clone(),
+        }
+    }
+}
+
+/// How a thread arrives on a queue: decides its vruntime there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Arrival {
+    /// `add_new`: at the target's floor.
+    New,
+    /// A woken sleeper: its vruntime is taken relative to the current floor of the
+    /// CPU it last ran on (long sleepers are far behind it), then clamped to at most
+    /// `SLEEPER_BONUS_NS` below the target's floor.
+    Wakeup,
+    /// A runnable thread moved between queues: keeps the lag (`vruntime - floor`) it
+    /// had when it left its queue. It is recorded at departure because the source
+    /// floor keeps moving while the thread is in transit.
+    Migrate { lag: i64 },
+}
+
 /// Data behind a CPU's run-queue lock.
 struct Local<T: Schedulable> {
     rq: RunQueue<T>,
     /// Swapped with the wake list when draining it, so both vectors keep their
     /// capacity and wakers are never blocked while the drained threads are queued.
-    spare: Vec<(Arc<T>, Placement)>,
+    spare: Vec<(Arc<T>, Arrival)>,
 }
 
 struct PerCpu<T: Schedulable, P: Platform> {
     /// The run-queue lock: queue, current thread, clock.
     local: IrqSpinLock<Local<T>, P>,
     /// Threads woken by other CPUs, waiting to be queued by this CPU. A leaf lock.
-    wake_list: IrqSpinLock<Vec<(Arc<T>, Placement)>, P>,
+    wake_list: IrqSpinLock<Vec<(Arc<T>, Arrival)>, P>,
     /// Mirrors of `rq.nr_running()` and `rq.min_vruntime()`, published under the
     /// lock, read without it (victim choice, vruntime rebasing).
     nr_running: AtomicUsize,
     min_vruntime: AtomicU64,
     need_resched: AtomicBool,
+    /// A thread may sit in this CPU's queue although its affinity excludes this CPU
+    /// (its mask changed while it was on its way here); the next pick sweeps them out.
+    strays: AtomicBool,
     preempt_count: AtomicUsize,
     next_balance: AtomicU64,
     counters: Counters,
@@ -147,6 +176,7 @@ impl<T: Schedulable, P: Platform> PerCpu<T, P> {
             nr_running: AtomicUsize::new(0),
             min_vruntime: AtomicU64::new(0),
             need_resched: AtomicBool::new(false),
+            strays: AtomicBool::new(false),
             preempt_count: AtomicUsize::new(0),
             next_balance: AtomicU64::new(0),
             counters: Counters::default(),
@@ -174,9 +204,14 @@ impl<T: Schedulable, P: Platform> Scheduler<T, P> {
     /// # Panics
     /// If `nr_cpus` is 0 or larger than [`MAX_CPUS`].
     pub fn new(nr_cpus: usize) -> Self {
-        assert!((1..=MAX_CPUS).contains(&nr_cpus), "weft-sched supports 1..={MAX_CPUS} CPUs");
+        assert!(
+            (1..=MAX_CPUS).contains(&nr_cpus),
+            "weft-sched supports 1..={MAX_CPUS} CPUs"
+        );
         Scheduler {
-            cpus: (0..nr_cpus).map(|_| CachePadded::new(PerCpu::new())).collect(),
+            cpus: (0..nr_cpus)
+                .map(|_| CachePadded::new(PerCpu::new()))
+                .collect(),
             online: CpuSet::first_n(nr_cpus),
             idle: AtomicU64::new(0),
         }
@@ -203,10 +238,13 @@ impl<T: Schedulable, P: Platform> Scheduler<T, P> {
     /// Makes a `New` thread runnable and places it (as a wakeup, with the new-thread
     /// vruntime rule). Returns [`WakeResult::NotBlocked`] if it is not `New`.
     pub fn add_new(&self, thread: Arc<T>, waker_cpu: usize) -> WakeResult {
-        if !thread.sched().cas_state(ThreadState::New, ThreadState::Runnable) {
+        if !thread
+            .sched()
+            .cas_state(ThreadState::New, ThreadState::Runnable)
+        {
             return WakeResult::NotBlocked;
         }
-        self.place(thread, waker_cpu, Placement::New)
+        self.place(thread, waker_cpu, Arrival::New)
     }
 
     /// Wakes `thread` if it is sleeping or about to sleep. `waker_cpu` is the CPU the
@@ -231,7 +269,7 @@ impl<T: Schedulable, P: Platform> Scheduler<T, P> {
                 }
                 ThreadState::Blocked => {
                     if s.cas_state(ThreadState::Blocked, ThreadState::Runnable) {
-                        return self.place(thread.clone(), waker_cpu, Placement::Wakeup);
+                        return self.place(thread.clone(), waker_cpu, Arrival::Wakeup);
                     }
                 }
                 _ => return WakeResult::NotBlocked,
@@ -240,7 +278,7 @@ impl<T: Schedulable, P: Platform> Scheduler<T, P> {
     }
 
     /// Queues a thread that just became runnable (we own that transition).
-    fn place(&self, t: Arc<T>, waker_cpu: usize, how: Placement) -> WakeResult {
+    fn place(&self, t: Arc<T>, waker_cpu: usize, how: Arrival) -> WakeResult {
         let s = t.sched();
         // A thread still being switched out by its CPU may only be queued there: a
         // thread whose context is live must never become visible to another CPU's
@@ -315,7 +353,7 @@ impl<T: Schedulable, P: Platform> Scheduler<T, P> {
     /// Puts `t` on `target`'s wake list. Sends the IPI only when the list was empty:
     /// a non-empty list already has an IPI (or a drain) on its way. `self_cpu` is the
     /// CPU executing this; it never IPIs itself but sets its own `need_resched`.
-    fn push_wake_list(&self, target: usize, t: Arc<T>, how: Placement, self_cpu: usize) -> bool {
+    fn push_wake_list(&self, target: usize, t: Arc<T>, how: Arrival, self_cpu: usize) -> bool {
         let was_empty = {
             let mut wl = self.pc(target).wake_list.lock();
             let was_empty = wl.is_empty();
@@ -337,33 +375,66 @@ impl<T: Schedulable, P: Platform> Scheduler<T, P> {
     /// Queues `t` on `cpu` (its queue lock held): rebases its vruntime if it comes
     /// from another CPU, applies the placement rule, and sets `need_resched` if it
     /// should preempt. Returns that preemption verdict.
-    fn arrive(&self, cpu: usize, rq: &mut RunQueue<T>, t: Arc<T>, how: Placement) -> bool {
+    fn arrive(&self, cpu: usize, rq: &mut RunQueue<T>, t: Arc<T>, how: Arrival) -> bool {
         let s = t.sched();
-        let mut v = s.vruntime();
-        if let Some(from) = s.cpu()
-            && from != cpu
-        {
-            let from_min = self.pc(from).min_vruntime.load(Ordering::Relaxed);
-            v = rebase_vruntime(v, from_min, rq.min_vruntime());
+        let from = s.cpu();
+        let migrated = from.is_some_and(|f| f != cpu);
+        let v = match how {
+            Arrival::Migrate { lag } => apply_lag(rq.min_vruntime(), lag),
+            Arrival::New | Arrival::Wakeup => {
+                let mut v = s.vruntime();
+                if let Some(f) = from
+                    && migrated
+                {
+                    let from_min = self.pc(f).min_vruntime.load(Ordering::Relaxed);
+                    v = apply_lag(rq.min_vruntime(), lag_of(v, from_min));
+                }
+                let rule = if how == Arrival::New {
+                    Placement::New
+                } else {
+                    Placement::Wakeup
+                };
+                Counters::add(&self.pc(cpu).counters.wakeups, 1);
+                rq.place(v, rule)
+            }
+        };
+        if migrated {
             s.count_migration();
             Counters::add(&self.pc(cpu).counters.migrations, 1);
         }
-        s.set_vruntime(rq.place(v, how));
+        s.set_vruntime(v);
         s.set_cpu(cpu);
-        if how != Placement::Migrate {
-            Counters::add(&self.pc(cpu).counters.wakeups, 1);
-        }
         let resched = rq.should_preempt(&t);
-        rq.enqueue(t);
+        rq.enqueue(t.clone());
+        self.check_stray(cpu, &t);
         if resched {
             self.pc(cpu).need_resched.store(true, Ordering::SeqCst);
         }
         resched
     }
 
+    /// Called after `t` was queued on `cpu` and its `cpu` field set. `set_affinity`
+    /// stores the mask and then reads `cpu`; we store `cpu` and then read the mask
+    /// (both SeqCst), so either it finds the thread here (under our queue lock) and
+    /// moves it, or we see the new mask here and flag the stray for our next pick.
+    fn check_stray(&self, cpu: usize, t: &T) {
+        let s = t.sched();
+        if !s.allowed_on(cpu) && !s.on_cpu() {
+            self.pc(cpu).strays.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// The departure record of `t`, still queued on `rq` (taken before removing it,
+    /// which may raise the floor).
+    fn departing(rq: &RunQueue<T>, t: &T) -> Arrival {
+        Arrival::Migrate {
+            lag: lag_of(t.sched().vruntime(), rq.min_vruntime()),
+        }
+    }
+
     /// Sends `t` (taken off any queue, not on a CPU) to a CPU it is allowed on.
     /// Callable with `exec_cpu`'s queue lock held.
-    fn forward(&self, exec_cpu: usize, t: Arc<T>, how: Placement) {
+    fn forward(&self, exec_cpu: usize, t: Arc<T>, how: Arrival) {
         let target = self.select_cpu(t.sched(), exec_cpu);
         self.push_wake_list(target, t, how, exec_cpu);
     }
@@ -444,7 +515,10 @@ impl<T: Schedulable, P: Platform> Scheduler<T, P> {
         if let Some(n) = &next {
             let same = prev.as_ref().is_some_and(|p| Arc::ptr_eq(p, n));
             if !same {
-                assert!(!n.sched().on_cpu(), "picked a thread whose context is live on a CPU");
+                assert!(
+                    !n.sched().on_cpu(),
+                    "picked a thread whose context is live on a CPU"
+                );
                 n.sched().set_on_cpu(true);
                 n.sched().count_switch();
             }
@@ -492,16 +566,21 @@ impl<T: Schedulable, P: Platform> Scheduler<T, P> {
         }
     }
 
-    /// Removes the next thread to run on `cpu`. Threads at the front that are no
-    /// longer allowed here (affinity changed) and not live on a CPU are forwarded.
+    /// Removes the next thread to run on `cpu`: the leftmost one allowed here. Queued
+    /// threads no longer allowed here (flagged by `check_stray`) are forwarded first;
+    /// one whose context is still live here is left to `finish_switch`.
     fn pick(&self, cpu: usize, l: &mut Local<T>) -> Option<Arc<T>> {
-        while let Some(first) = l.rq.first() {
-            let s = first.sched();
-            if s.allowed_on(cpu) || s.on_cpu() {
-                break;
+        if self.pc(cpu).strays.swap(false, Ordering::SeqCst) {
+            let strays: Vec<Arc<T>> =
+                l.rq.iter()
+                    .filter(|t| !t.sched().allowed_on(cpu) && !t.sched().on_cpu())
+                    .cloned()
+                    .collect();
+            for t in strays {
+                let how = Self::departing(&l.rq, &t);
+                l.rq.dequeue(&t);
+                self.forward(cpu, t, how);
             }
-            let stray = l.rq.pick_first(|_| true).expect("queue has a first thread");
-            self.forward(cpu, stray, Placement::Migrate);
         }
         l.rq.pick_first(|t| t.sched().allowed_on(cpu))
     }
@@ -520,10 +599,12 @@ impl<T: Schedulable, P: Platform> Scheduler<T, P> {
         // lock decides which one moves it.
         if !s.allowed_on(cpu) {
             let mut l = self.pc(cpu).local.lock();
-            if l.rq.dequeue(p) {
+            if l.rq.contains(p) {
+                let how = Self::departing(&l.rq, p);
+                l.rq.dequeue(p);
                 self.publish(cpu, &l.rq);
                 drop(l);
-                self.forward(cpu, p.clone(), Placement::Migrate);
+                self.forward(cpu, p.clone(), how);
             }
         }
     }
@@ -548,7 +629,11 @@ impl<T: Schedulable, P: Platform> Scheduler<T, P> {
             self.publish(cpu, &l.rq);
             l.rq.curr().is_none()
         };
-        let pulled = if idle { self.steal(cpu) } else { self.balance(cpu, now_ns) };
+        let pulled = if idle {
+            self.steal(cpu)
+        } else {
+            self.balance(cpu, now_ns)
+        };
         if idle && pulled > 0 {
             pc.need_resched.store(true, Ordering::SeqCst);
         }
@@ -619,18 +704,22 @@ impl<T: Schedulable, P: Platform> Scheduler<T, P> {
         // order they drop in.
         let _irq = IrqGuard::<P>::new();
         let (mut own, mut vic) = if victim < cpu {
-            let Some(v) = self.pc(victim).local.try_lock() else { return 0 };
+            let Some(v) = self.pc(victim).local.try_lock() else {
+                return 0;
+            };
             (self.pc(cpu).local.lock(), v)
         } else {
             let o = self.pc(cpu).local.lock();
-            let Some(v) = self.pc(victim).local.try_lock() else { return 0 };
+            let Some(v) = self.pc(victim).local.try_lock() else {
+                return 0;
+            };
             (o, v)
         };
         let want = vic.rq.nr_running().saturating_sub(own.rq.nr_running()) / 2;
         if want == 0 {
             return 0;
         }
-        let moving: Vec<Arc<T>> = vic
+        let mut moving: Vec<Arc<T>> = vic
             .rq
             .iter()
             .rev()
@@ -638,15 +727,20 @@ impl<T: Schedulable, P: Platform> Scheduler<T, P> {
             .take(want)
             .cloned()
             .collect();
-        let (from_min, to_min) = (vic.rq.min_vruntime(), own.rq.min_vruntime());
+        // Insert in vruntime order so the thief's floor never jumps past a thread
+        // still to be inserted.
+        moving.reverse();
+        let from_min = vic.rq.min_vruntime();
         for t in &moving {
+            let s = t.sched();
+            let lag = lag_of(s.vruntime(), from_min);
             let removed = vic.rq.dequeue(t);
             debug_assert!(removed);
-            let s = t.sched();
-            s.set_vruntime(rebase_vruntime(s.vruntime(), from_min, to_min));
+            s.set_vruntime(apply_lag(own.rq.min_vruntime(), lag));
             s.set_cpu(cpu);
             s.count_migration();
             own.rq.enqueue(t.clone());
+            self.check_stray(cpu, t);
         }
         let n = moving.len();
         let c = &self.pc(cpu).counters;
@@ -666,8 +760,10 @@ impl<T: Schedulable, P: Platform> Scheduler<T, P> {
         if now_ns < pc.next_balance.load(Ordering::Relaxed) {
             return 0;
         }
-        pc.next_balance
-            .store(now_ns.saturating_add(BALANCE_INTERVAL_NS), Ordering::Relaxed);
+        pc.next_balance.store(
+            now_ns.saturating_add(BALANCE_INTERVAL_NS),
+            Ordering::Relaxed,
+        );
         self.steal(cpu)
     }
 
@@ -685,7 +781,12 @@ impl<T: Schedulable, P: Platform> Scheduler<T, P> {
     /// reschedule (IPI unless it is `caller_cpu`) and `Ok(Some(cpu))` is returned;
     /// when `cpu == caller_cpu` the caller should reschedule itself (the thread is
     /// then moved by `finish_switch`).
-    pub fn set_affinity(&self, thread: &Arc<T>, mask: CpuSet, caller_cpu: usize) -> Result<Option<usize>, AffinityError> {
+    pub fn set_affinity(
+        &self,
+        thread: &Arc<T>,
+        mask: CpuSet,
+        caller_cpu: usize,
+    ) -> Result<Option<usize>, AffinityError> {
         let s = thread.sched();
         if s.is_pinned() {
             return Err(AffinityError::Pinned);
@@ -708,10 +809,12 @@ impl<T: Schedulable, P: Platform> Scheduler<T, P> {
                 self.kick(c, caller_cpu);
                 return Ok(Some(c));
             }
-            if !s.on_cpu() && l.rq.dequeue(thread) {
+            if !s.on_cpu() && l.rq.contains(thread) {
+                let how = Self::departing(&l.rq, thread);
+                l.rq.dequeue(thread);
                 self.publish(c, &l.rq);
                 drop(l);
-                self.forward(caller_cpu, thread.clone(), Placement::Migrate);
+                self.forward(caller_cpu, thread.clone(), how);
             }
             return Ok(None);
         }
@@ -783,6 +886,12 @@ impl<T: Schedulable, P: Platform> Scheduler<T, P> {
         CpuSet::from_bits(self.idle.load(Ordering::SeqCst))
     }
 
+    /// Whether `cpu` has flagged possible strays in its queue.
+    #[cfg(test)]
+    pub(crate) fn strays_flagged(&self, cpu: usize) -> bool {
+        self.pc(cpu).strays.load(Ordering::SeqCst)
+    }
+
     /// Holds `cpu`'s run-queue lock until the returned guard is dropped.
     #[cfg(test)]
     pub(crate) fn hold_rq(&self, cpu: usize) -> impl Sized + '_ {
@@ -794,17 +903,30 @@ impl<T: Schedulable, P: Platform> Scheduler<T, P> {
     /// list), so it stops all scheduling while it runs. A thread in the middle of a
     /// wake or a migration can be missing from it; none can appear twice.
     pub fn snapshot_all(&self) -> Vec<CpuSnapshot<T>> {
+        self.inspect_all(|snap| snap.to_vec())
+    }
+
+    /// Runs `f` on the snapshot while every run-queue lock is still held, so that
+    /// per-thread flags guarded by those locks can be checked against it.
+    pub(crate) fn inspect_all<R>(&self, f: impl FnOnce(&[CpuSnapshot<T>]) -> R) -> R {
         let _irq = IrqGuard::<P>::new();
         let guards: Vec<_> = self.cpus.iter().map(|pc| pc.local.lock()).collect();
-        guards
+        let snap: Vec<CpuSnapshot<T>> = guards
             .iter()
             .enumerate()
             .map(|(cpu, l)| CpuSnapshot {
                 cpu,
                 current: l.rq.curr().cloned(),
                 queued: l.rq.iter().cloned().collect(),
-                wake_list: self.pc(cpu).wake_list.lock().iter().map(|(t, _)| t.clone()).collect(),
+                wake_list: self
+                    .pc(cpu)
+                    .wake_list
+                    .lock()
+                    .iter()
+                    .map(|(t, _)| t.clone())
+                    .collect(),
             })
-            .collect()
+            .collect();
+        f(&snap)
     }
 }

@@ -33,11 +33,9 @@ impl CpuStats {
     /// Idle share in whole percent (0 when no time has been accounted).
     pub fn idle_percent(&self) -> u64 {
         let total = u128::from(self.idle_ns) + u128::from(self.busy_ns);
-        if total == 0 {
-            0
-        } else {
-            (u128::from(self.idle_ns) * 100 / total) as u64
-        }
+        (u128::from(self.idle_ns) * 100)
+            .checked_div(total)
+            .map_or(0, |pct| pct as u64)
     }
 }
 
@@ -103,7 +101,10 @@ mod tests {
             busy_ns: 750,
             ..CpuStats::default()
         };
-        assert_eq!(alloc::format!("{s}"), "sched: cpu3 switches=10 steals=2 migrations=5 idle=25%");
+        assert_eq!(
+            alloc::format!("{s}"),
+            "sched: cpu3 switches=10 steals=2 migrations=5 idle=25%"
+        );
         assert_eq!(CpuStats::default().idle_percent(), 0);
         let all_idle = CpuStats {
             idle_ns: u64::MAX,

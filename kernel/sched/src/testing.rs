@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use crate::platform::Platform;
 use crate::thread::{Schedulable, ThreadSched};
+use crate::timer::CpuTimerId;
 
 thread_local! {
     static IRQ_ON: Cell<bool> = const { Cell::new(true) };
@@ -83,7 +84,7 @@ impl Doorbell {
         while !*rung {
             let (g, timeout) = self.cv.wait_timeout(rung, HANG_GUARD).unwrap();
             rung = g;
-            assert!(!(timeout.timed_out() && !*rung), "no IPI arrived: {what}");
+            assert!(!timeout.timed_out() || *rung, "no IPI arrived: {what}");
         }
         *rung = false;
     }
@@ -138,6 +139,8 @@ pub(crate) struct Ent {
     pub running_on: AtomicUsize,
     /// Wait queue it must `finish_wait` on when it next runs (`NOT_RUNNING`: none).
     pub pending_wq: AtomicUsize,
+    /// Timeout armed for its current sleep, to cancel when it next runs.
+    pub timer: Mutex<Option<CpuTimerId>>,
 }
 
 impl Schedulable for Ent {
@@ -167,6 +170,7 @@ impl Ent {
             picks: AtomicU64::new(0),
             running_on: AtomicUsize::new(NOT_RUNNING),
             pending_wq: AtomicUsize::new(NOT_RUNNING),
+            timer: Mutex::new(None),
         })
     }
 }

@@ -27,7 +27,9 @@
 //! `schedule`) re-queues the thread. Both transitions are compare-and-swaps, so
 //! exactly one party decides, and no wakeup can fall between them.
 
-use core::sync::atomic::{AtomicBool, AtomicI8, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{
+    AtomicBool, AtomicI8, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering,
+};
 
 use crate::cpuset::CpuSet;
 
@@ -298,7 +300,10 @@ impl ThreadSched {
     }
 
     pub(crate) fn rq_slot(&self) -> (u64, u64) {
-        (self.rq_key.load(Ordering::Relaxed), self.rq_seq.load(Ordering::Relaxed))
+        (
+            self.rq_key.load(Ordering::Relaxed),
+            self.rq_seq.load(Ordering::Relaxed),
+        )
     }
 
     pub(crate) fn set_rq_slot(&self, key: u64, seq: u64, weight: u32) {

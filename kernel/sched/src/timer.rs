@@ -119,8 +119,10 @@ pub struct CpuTimerId {
 /// One [`TimerQueue`] per CPU, each behind its own interrupt-safe lock (a leaf lock:
 /// nothing else is taken while it is held).
 pub struct CpuTimers<H, P: Platform> {
-    queues: Box<[CachePadded<IrqSpinLock<TimerQueue<H>, P>>]>,
+    queues: Box<[LockedQueue<H, P>]>,
 }
+
+type LockedQueue<H, P> = CachePadded<IrqSpinLock<TimerQueue<H>, P>>;
 
 impl<H, P: Platform> CpuTimers<H, P> {
     /// Empty queues for CPUs `0..nr_cpus`.

@@ -27,7 +27,7 @@ pub fn base_revision(_: &Ctx) -> Result<(), String> {
         info.hhdm_offset
     );
     check!(
-        info.hhdm_offset % (1 << 30) == 0,
+        info.hhdm_offset.is_multiple_of(1 << 30),
         "HHDM offset {:#x} is not 1 GiB aligned",
         info.hhdm_offset
     );
@@ -96,7 +96,7 @@ pub fn kernel_address(_: &Ctx) -> Result<(), String> {
         info.kernel_virt
     );
     check!(
-        info.kernel_phys % 4096 == 0,
+        info.kernel_phys.is_multiple_of(4096),
         "kernel physical base {:#x} not page aligned",
         info.kernel_phys
     );
@@ -160,7 +160,7 @@ pub fn modules(_: &Ctx) -> Result<(), String> {
         );
         check!(!m.data.is_empty(), "module {} is empty", m.path);
         check!(
-            m.data.as_ptr() as u64 % 4096 == 0,
+            (m.data.as_ptr() as u64).is_multiple_of(4096),
             "module {} not page aligned",
             m.path
         );

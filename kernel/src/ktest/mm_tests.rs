@@ -71,7 +71,7 @@ pub fn frames_contiguous(_: &Ctx) -> Result<(), String> {
     check!(a.is_some(), "no 16-frame contiguous run available");
     let a = a.unwrap();
     check!(
-        a % 4096 == 0 && in_allocatable_region(a) && in_allocatable_region(a + 15 * 4096),
+        a.is_multiple_of(4096) && in_allocatable_region(a) && in_allocatable_region(a + 15 * 4096),
         "run at {a:#x} outside usable memory"
     );
     check!(

@@ -22,10 +22,18 @@ pub struct Loaded {
 
 /// Loads `path` with `argv`/`envp` into a new address space. Nothing of the caller
 /// changes; errors (ENOENT, EACCES, ENOEXEC, E2BIG, ENOMEM...) leave it intact.
-pub fn prepare<A: AsRef<[u8]>, E: AsRef<[u8]>>(path: &[u8], argv: &[A], envp: &[E]) -> Result<Loaded, Errno> {
+pub fn prepare<A: AsRef<[u8]>, E: AsRef<[u8]>>(
+    path: &[u8],
+    argv: &[A],
+    envp: &[E],
+) -> Result<Loaded, Errno> {
     let file = crate::fs::read_file(path)?;
     let img = weft_exec::parse(&file)?;
-    let img = if img.is_pie() { img.with_bias(PIE_BASE)? } else { img };
+    let img = if img.is_pie() {
+        img.with_bias(PIE_BASE)?
+    } else {
+        img
+    };
     let aspace = AddressSpace::new()?;
     for seg in img.segments() {
         let bytes = file.get(seg.file_range()).ok_or(Errno::ENOEXEC)?;
@@ -37,13 +45,27 @@ pub fn prepare<A: AsRef<[u8]>, E: AsRef<[u8]>>(path: &[u8], argv: &[A], envp: &[
     auxv.hwcap = hwcap();
     let argv: Vec<&[u8]> = argv.iter().map(|a| a.as_ref()).collect();
     let envp: Vec<&[u8]> = envp.iter().map(|e| e.as_ref()).collect();
-    let stack = InitialStack::new(STACK_TOP, auxv).argv(&argv).envp(&envp).execfn(path).random(crate::random::bytes16()).build()?;
+    let stack = InitialStack::new(STACK_TOP, auxv)
+        .argv(&argv)
+        .envp(&envp)
+        .execfn(path)
+        .random(crate::random::bytes16())
+        .build()?;
     aspace.write_bytes(stack.rsp, &stack.bytes)?;
-    Ok(Loaded { aspace, entry: img.entry(), rsp: stack.rsp })
+    Ok(Loaded {
+        aspace,
+        entry: img.entry(),
+        rsp: stack.rsp,
+    })
 }
 
 /// Loads a program for a process that has no threads yet (init).
-pub fn load<A: AsRef<[u8]>, E: AsRef<[u8]>>(p: &Arc<Process>, path: &str, argv: &[A], envp: &[E]) -> Result<Loaded, Errno> {
+pub fn load<A: AsRef<[u8]>, E: AsRef<[u8]>>(
+    p: &Arc<Process>,
+    path: &str,
+    argv: &[A],
+    envp: &[E],
+) -> Result<Loaded, Errno> {
     let l = prepare(path.as_bytes(), argv, envp)?;
     drop(p.set_aspace(Some(l.aspace.clone())));
     *p.name.lock() = basename(path.as_bytes());

@@ -43,7 +43,9 @@ pub const THREAD_LIMIT: usize = 1024;
 pub enum ProcState {
     Running,
     /// All threads are gone; `wstatus` is the Linux wait status word.
-    Zombie { wstatus: i32 },
+    Zombie {
+        wstatus: i32,
+    },
 }
 
 /// A process (thread group).
@@ -79,7 +81,13 @@ static INIT: spin::Once<Arc<Process>> = spin::Once::new();
 
 impl Process {
     /// A new, empty process (no threads yet).
-    pub fn new(pid: u32, parent: Option<&Arc<Process>>, aspace: Arc<AddressSpace>, files: Arc<FdTable>, name: &str) -> Arc<Process> {
+    pub fn new(
+        pid: u32,
+        parent: Option<&Arc<Process>>,
+        aspace: Arc<AddressSpace>,
+        files: Arc<FdTable>,
+        name: &str,
+    ) -> Arc<Process> {
         let p = Arc::new(Process {
             pid,
             parent: Mutex::new(parent.map(Arc::downgrade).unwrap_or_default()),
@@ -148,8 +156,14 @@ pub fn find(pid: u32) -> Option<Arc<Process>> {
 
 /// The process that has a thread with id `tid`.
 pub fn find_thread_owner(tid: u32) -> Option<Arc<Process>> {
-    let procs: Vec<Arc<Process>> = PROCESSES.lock().values().filter_map(Weak::upgrade).collect();
-    procs.into_iter().find(|p| p.threads.lock().iter().any(|t| t.tid() as u32 == tid))
+    let procs: Vec<Arc<Process>> = PROCESSES
+        .lock()
+        .values()
+        .filter_map(Weak::upgrade)
+        .collect();
+    procs
+        .into_iter()
+        .find(|p| p.threads.lock().iter().any(|t| t.tid() as u32 == tid))
 }
 
 /// The init process, once started.
@@ -185,14 +199,14 @@ pub fn process_exited(p: &Arc<Process>) {
     // Orphans go to init.
     let orphans = core::mem::take(&mut *p.children.lock());
     let init = init_process();
-    if !orphans.is_empty() {
-        if let Some(init) = init.as_ref().filter(|i| !Arc::ptr_eq(i, p)) {
-            for c in &orphans {
-                *c.parent.lock() = Arc::downgrade(init);
-            }
-            init.children.lock().extend(orphans);
-            crate::task::wake_all(&init.child_wq);
+    if !orphans.is_empty()
+        && let Some(init) = init.as_ref().filter(|i| !Arc::ptr_eq(i, p))
+    {
+        for c in &orphans {
+            *c.parent.lock() = Arc::downgrade(init);
         }
+        init.children.lock().extend(orphans);
+        crate::task::wake_all(&init.child_wq);
     }
     p.vfork_done.store(true, Ordering::Release);
     crate::task::wake_all(&p.vfork_wq);

@@ -13,7 +13,7 @@ use weft_arch::{cpu, percpu};
 use weft_sched::{Completion, Intent, Schedulable, ThreadSched};
 
 use super::{Process, process_exited};
-use crate::task::{self, KernelPlatform, Thread, after_switch, current, schedule, sched};
+use crate::task::{self, KernelPlatform, Thread, after_switch, current, sched, schedule};
 
 /// Kernel stack of a user thread, in pages.
 pub const USER_KSTACK_PAGES: usize = 8;
@@ -76,10 +76,17 @@ pub struct ThreadInit {
 /// Creates a user thread of `p` that starts with register state `frame` and queues
 /// it. `tid` must be fresh (`task::alloc_tid`). Errors: EAGAIN past the thread limit
 /// or when the process is exiting, ENOMEM without memory for a kernel stack.
-pub fn spawn(p: &Arc<Process>, tid: u32, frame: TrapFrame, init: ThreadInit) -> Result<Arc<Thread>, Errno> {
+pub fn spawn(
+    p: &Arc<Process>,
+    tid: u32,
+    frame: TrapFrame,
+    init: ThreadInit,
+) -> Result<Arc<Thread>, Errno> {
     {
         let mut threads = p.threads.lock();
-        if p.exiting.load(Ordering::Acquire) || threads.len() >= p.thread_limit.load(Ordering::Relaxed) {
+        if p.exiting.load(Ordering::Acquire)
+            || threads.len() >= p.thread_limit.load(Ordering::Relaxed)
+        {
             return Err(Errno::EAGAIN);
         }
         // Reserve the slot now so concurrent clones cannot overshoot the limit.
@@ -91,12 +98,21 @@ pub fn spawn(p: &Arc<Process>, tid: u32, frame: TrapFrame, init: ThreadInit) -> 
     ctx.gs_base.store(init.gs_base, Ordering::Relaxed);
     let ut = UserThread::new(p.clone(), frame);
     ut.sigmask.store(init.sigmask, Ordering::Relaxed);
-    ut.clear_child_tid.store(init.clear_child_tid, Ordering::Relaxed);
+    ut.clear_child_tid
+        .store(init.clear_child_tid, Ordering::Relaxed);
     let name = p.name.lock().clone();
-    let t = Arc::new(Thread::new_user(tid as u64, &name, ThreadSched::new(), ctx, ut));
+    let t = Arc::new(Thread::new_user(
+        tid as u64,
+        &name,
+        ThreadSched::new(),
+        ctx,
+        ut,
+    ));
     {
         let mut threads = p.threads.lock();
-        if p.exiting.load(Ordering::Acquire) || threads.len() >= p.thread_limit.load(Ordering::Relaxed) {
+        if p.exiting.load(Ordering::Acquire)
+            || threads.len() >= p.thread_limit.load(Ordering::Relaxed)
+        {
             return Err(Errno::EAGAIN);
         }
         threads.push(t.clone());
@@ -108,7 +124,12 @@ pub fn spawn(p: &Arc<Process>, tid: u32, frame: TrapFrame, init: ThreadInit) -> 
 
 /// Starts the first thread of a freshly exec'd process at the image's entry.
 pub fn spawn_initial(p: &Arc<Process>, tid: u32, image: super::exec::Loaded) -> Result<(), Errno> {
-    let frame = TrapFrame { rip: image.entry, rsp: image.rsp, rflags: weft_abi::thread::INITIAL_RFLAGS, ..TrapFrame::default() };
+    let frame = TrapFrame {
+        rip: image.entry,
+        rsp: image.rsp,
+        rflags: weft_abi::thread::INITIAL_RFLAGS,
+        ..TrapFrame::default()
+    };
     spawn(p, tid, frame, ThreadInit::default()).map(|_| ())
 }
 
@@ -118,8 +139,8 @@ extern "C" fn user_thread_entry(_: usize, _: usize) -> ! {
     let frame = {
         let me = current().expect("new user thread is not current");
         let ut = me.user.as_ref().expect("user thread without its user part");
-        let f = ut.initial.lock().take().expect("user thread started twice");
-        f
+
+        ut.initial.lock().take().expect("user thread started twice")
     };
     // The frame goes to the top of this thread's kernel stack; interrupts are
     // disabled there and re-enabled by iretq.
@@ -150,7 +171,13 @@ pub fn check_return_to_user(f: &mut TrapFrame) {
 
 /// Tells every other thread of `p` to exit and kicks them out of sleeps.
 pub fn kill_others(p: &Arc<Process>, me: &Arc<Thread>) {
-    let others: alloc::vec::Vec<Arc<Thread>> = p.threads.lock().iter().filter(|t| !Arc::ptr_eq(t, me)).cloned().collect();
+    let others: alloc::vec::Vec<Arc<Thread>> = p
+        .threads
+        .lock()
+        .iter()
+        .filter(|t| !Arc::ptr_eq(t, me))
+        .cloned()
+        .collect();
     for t in others {
         if let Some(ut) = t.user.as_ref() {
             ut.kill.store(true, Ordering::Release);
@@ -204,7 +231,8 @@ pub fn exit_thread(value: u64, wstatus_if_last: i32) -> ! {
         task::wake_all(&p.threads_wq);
         if last {
             if !p.exiting.swap(true, Ordering::AcqRel) {
-                p.exit_status.store(wstatus_if_last as u32, Ordering::Release);
+                p.exit_status
+                    .store(wstatus_if_last as u32, Ordering::Release);
             }
             // Leave the address space before it is released.
             crate::task::leave_address_space();

@@ -115,7 +115,12 @@ impl HasContext for Thread {
 
 impl Thread {
     /// A new kernel thread (not yet scheduled).
-    pub fn new(name: &str, sched: ThreadSched, ctx: Context, kernel: Option<kthread::KernelThread>) -> Thread {
+    pub fn new(
+        name: &str,
+        sched: ThreadSched,
+        ctx: Context,
+        kernel: Option<kthread::KernelThread>,
+    ) -> Thread {
         LIVE.fetch_add(1, Ordering::Relaxed);
         Thread {
             tid: AtomicU64::new(alloc_tid()),
@@ -130,7 +135,13 @@ impl Thread {
     }
 
     /// A new user thread with thread id `tid` (not yet scheduled).
-    pub fn new_user(tid: u64, name: &str, sched: ThreadSched, ctx: Context, user: crate::proc::UserThread) -> Thread {
+    pub fn new_user(
+        tid: u64,
+        name: &str,
+        sched: ThreadSched,
+        ctx: Context,
+        user: crate::proc::UserThread,
+    ) -> Thread {
         LIVE.fetch_add(1, Ordering::Relaxed);
         Thread {
             tid: AtomicU64::new(tid),
@@ -230,7 +241,8 @@ pub fn schedule(intent: Intent) {
 }
 
 /// The address space each CPU has loaded (kept alive while loaded).
-static LOADED: [Mutex<Option<Arc<weft_mm::user::AddressSpace>>>; MAX_CPUS] = [const { Mutex::new(None) }; MAX_CPUS];
+static LOADED: [Mutex<Option<Arc<weft_mm::user::AddressSpace>>>; MAX_CPUS] =
+    [const { Mutex::new(None) }; MAX_CPUS];
 
 /// Loads `next`'s address space on this CPU (the kernel tables for kernel threads
 /// and idle). Interrupts are disabled.

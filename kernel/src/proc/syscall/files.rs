@@ -76,11 +76,19 @@ fn iovecs(iov: u64, cnt: u64) -> Result<Vec<(u64, u64)>, Errno> {
     let raw = copy_in(iov, cnt as usize * 16)?;
     let v: Vec<(u64, u64)> = raw
         .chunks_exact(16)
-        .map(|c| (u64::from_le_bytes(c[0..8].try_into().unwrap()), u64::from_le_bytes(c[8..16].try_into().unwrap())))
+        .map(|c| {
+            (
+                u64::from_le_bytes(c[0..8].try_into().unwrap()),
+                u64::from_le_bytes(c[8..16].try_into().unwrap()),
+            )
+        })
         .collect();
     let mut total: u64 = 0;
     for &(_, len) in &v {
-        total = total.checked_add(len).filter(|t| *t <= isize::MAX as u64).ok_or(Errno::EINVAL)?;
+        total = total
+            .checked_add(len)
+            .filter(|t| *t <= isize::MAX as u64)
+            .ok_or(Errno::EINVAL)?;
     }
     Ok(v)
 }
@@ -109,7 +117,11 @@ pub fn readv(fd: u64, iov: u64, cnt: u64) -> SysResult {
             continue;
         }
         if !weft_mm::user::user_range_ok(base, len as u64) {
-            return if total > 0 { Ok(total) } else { Err(Errno::EFAULT) };
+            return if total > 0 {
+                Ok(total)
+            } else {
+                Err(Errno::EFAULT)
+            };
         }
         let mut kbuf = alloc::vec![0u8; len];
         let n = f.read(&mut kbuf)?;
@@ -183,11 +195,17 @@ pub fn dup(fd: u64) -> SysResult {
 }
 
 pub fn dup2(old: u64, new: u64) -> SysResult {
-    me().1.files().dup2(old as i32, new as i32).map(|v| v as u64)
+    me().1
+        .files()
+        .dup2(old as i32, new as i32)
+        .map(|v| v as u64)
 }
 
 pub fn dup3(old: u64, new: u64, flags: u64) -> SysResult {
-    me().1.files().dup3(old as i32, new as i32, flags as u32).map(|v| v as u64)
+    me().1
+        .files()
+        .dup3(old as i32, new as i32, flags as u32)
+        .map(|v| v as u64)
 }
 
 pub fn fcntl(fd: u64, cmd: u64, arg: u64) -> SysResult {

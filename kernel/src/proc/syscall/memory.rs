@@ -16,7 +16,7 @@ pub fn mmap(addr: u64, len: u64, prot: u64, flags: u64, _fd: u64, off: u64) -> S
         // File-backed mappings need the page cache; not implemented yet (docs/syscalls.md).
         return Err(Errno::ENODEV);
     }
-    if off % 4096 != 0 {
+    if !off.is_multiple_of(4096) {
         return Err(Errno::EINVAL);
     }
     aspace()?.mmap(addr, len, prot as u32, flags)

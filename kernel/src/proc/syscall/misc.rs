@@ -23,7 +23,10 @@ fn target_thread(pid: u64) -> Result<alloc::sync::Arc<crate::task::Thread>, Errn
         .iter()
         .find(|x| x.tid() == pid)
         .cloned()
-        .or_else(|| crate::proc::find_thread_owner(pid as u32).and_then(|o| o.threads.lock().iter().find(|x| x.tid() == pid).cloned()))
+        .or_else(|| {
+            crate::proc::find_thread_owner(pid as u32)
+                .and_then(|o| o.threads.lock().iter().find(|x| x.tid() == pid).cloned())
+        })
         .ok_or(Errno::ESRCH)
 }
 
@@ -36,11 +39,15 @@ pub fn sched_setaffinity(pid: u64, len: u64, mask: u64) -> SysResult {
     let bytes = copy_in(mask, n)?;
     let mut b = [0u8; 8];
     b[..n].copy_from_slice(&bytes);
-    let set = CpuSet::from_bits(u64::from_le_bytes(b) & CpuSet::first_n(weft_arch::percpu::cpu_count()).bits());
+    let set = CpuSet::from_bits(
+        u64::from_le_bytes(b) & CpuSet::first_n(weft_arch::percpu::cpu_count()).bits(),
+    );
     if set.is_empty() {
         return Err(Errno::EINVAL);
     }
-    task::sched().set_affinity(&t, set, weft_arch::percpu::cpu_id()).map_err(|_| Errno::EINVAL)?;
+    task::sched()
+        .set_affinity(&t, set, weft_arch::percpu::cpu_id())
+        .map_err(|_| Errno::EINVAL)?;
     if task::current().is_some_and(|c| alloc::sync::Arc::ptr_eq(&c, &t)) {
         task::set_current_affinity(set).map_err(|_| Errno::EINVAL)?;
     }
@@ -50,10 +57,11 @@ pub fn sched_setaffinity(pid: u64, len: u64, mask: u64) -> SysResult {
 pub fn sched_getaffinity(pid: u64, len: u64, mask: u64) -> SysResult {
     let t = target_thread(pid)?;
     // Linux wants room for its whole mask (nr_cpu_ids bits, in longs).
-    if len < 8 || len % 8 != 0 {
+    if len < 8 || !len.is_multiple_of(8) {
         return Err(Errno::EINVAL);
     }
-    let bits = weft_sched::Schedulable::sched(&*t).affinity().bits() & CpuSet::first_n(weft_arch::percpu::cpu_count()).bits();
+    let bits = weft_sched::Schedulable::sched(&*t).affinity().bits()
+        & CpuSet::first_n(weft_arch::percpu::cpu_count()).bits();
     copy_out(mask, &bits.to_le_bytes())?;
     Ok(8)
 }
@@ -71,7 +79,10 @@ pub fn getcpu(cpu: u64, node: u64) -> SysResult {
 
 fn read_ts(addr: u64) -> Result<Timespec, Errno> {
     let b = copy_in(addr, 16)?;
-    let ts = Timespec { tv_sec: i64::from_le_bytes(b[0..8].try_into().unwrap()), tv_nsec: i64::from_le_bytes(b[8..16].try_into().unwrap()) };
+    let ts = Timespec {
+        tv_sec: i64::from_le_bytes(b[0..8].try_into().unwrap()),
+        tv_nsec: i64::from_le_bytes(b[8..16].try_into().unwrap()),
+    };
     if ts.tv_sec < 0 || !(0..1_000_000_000).contains(&ts.tv_nsec) {
         return Err(Errno::EINVAL);
     }
@@ -87,7 +98,9 @@ fn write_ts(addr: u64, ns: u64) -> Result<(), Errno> {
 }
 
 fn ts_ns(ts: &Timespec) -> u64 {
-    (ts.tv_sec as u64).saturating_mul(1_000_000_000).saturating_add(ts.tv_nsec as u64)
+    (ts.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts.tv_nsec as u64)
 }
 
 /// Sleeps until monotonic `deadline`; EINTR (with the remaining time) if the thread
@@ -120,7 +133,9 @@ pub fn nanosleep(req: u64, rem: u64) -> SysResult {
 fn clock_now(clock: u32) -> Result<u64, Errno> {
     match clock {
         CLOCK_REALTIME | CLOCK_REALTIME_COARSE => Ok(crate::time::realtime_ns()),
-        CLOCK_MONOTONIC | CLOCK_MONOTONIC_RAW | CLOCK_MONOTONIC_COARSE | CLOCK_BOOTTIME => Ok(crate::time::monotonic_ns()),
+        CLOCK_MONOTONIC | CLOCK_MONOTONIC_RAW | CLOCK_MONOTONIC_COARSE | CLOCK_BOOTTIME => {
+            Ok(crate::time::monotonic_ns())
+        }
         CLOCK_PROCESS_CPUTIME_ID | CLOCK_THREAD_CPUTIME_ID => {
             let (t, _) = me();
             Ok(weft_sched::Schedulable::sched(&*t).stats().runtime_ns)
@@ -137,7 +152,11 @@ pub fn clock_nanosleep(clock: u64, flags: u64, req: u64, rem: u64) -> SysResult 
     let ts = read_ts(req)?;
     let now = clock_now(clock)?;
     let abs = flags as u32 & TIMER_ABSTIME != 0;
-    let dur = if abs { ts_ns(&ts).saturating_sub(now) } else { ts_ns(&ts) };
+    let dur = if abs {
+        ts_ns(&ts).saturating_sub(now)
+    } else {
+        ts_ns(&ts)
+    };
     match sleep_until(crate::time::monotonic_ns().saturating_add(dur)) {
         Ok(()) => Ok(0),
         Err(left) => {
@@ -185,7 +204,14 @@ pub fn time(t: u64) -> SysResult {
 }
 
 pub fn uname(buf: u64) -> SysResult {
-    let fields: [&str; 6] = ["Weft", "weft", env!("CARGO_PKG_VERSION"), "#1 SMP", "x86_64", "(none)"];
+    let fields: [&str; 6] = [
+        "Weft",
+        "weft",
+        env!("CARGO_PKG_VERSION"),
+        "#1 SMP",
+        "x86_64",
+        "(none)",
+    ];
     let mut out = alloc::vec![0u8; 65 * 6];
     for (i, f) in fields.iter().enumerate() {
         let n = f.len().min(64);
@@ -233,7 +259,10 @@ pub fn sysinfo(buf: u64) -> SysResult {
     let st = weft_mm::stats();
     let mut b = [0u8; 112];
     let mut put = |off: usize, v: &[u8]| b[off..off + v.len()].copy_from_slice(v);
-    put(0, &((crate::time::monotonic_ns() / 1_000_000_000) as i64).to_le_bytes());
+    put(
+        0,
+        &((crate::time::monotonic_ns() / 1_000_000_000) as i64).to_le_bytes(),
+    );
     put(32, &st.total_frames.to_le_bytes());
     put(40, &st.free_frames.to_le_bytes());
     put(80, &(crate::proc::process_count() as u16).to_le_bytes());

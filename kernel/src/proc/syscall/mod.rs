@@ -110,7 +110,16 @@ fn dispatch(nr: usize, a: [u64; 6], f: &mut TrapFrame) -> SysResult {
         // Processes and threads.
         nr::CLONE => process::clone(a[0], a[1], a[2], a[3], a[4], f),
         nr::FORK => process::clone(weft_abi::signal::SIGCHLD as u64, 0, 0, 0, 0, f),
-        nr::VFORK => process::clone(weft_abi::clone::CLONE_VM | weft_abi::clone::CLONE_VFORK | weft_abi::signal::SIGCHLD as u64, 0, 0, 0, 0, f),
+        nr::VFORK => process::clone(
+            weft_abi::clone::CLONE_VM
+                | weft_abi::clone::CLONE_VFORK
+                | weft_abi::signal::SIGCHLD as u64,
+            0,
+            0,
+            0,
+            0,
+            f,
+        ),
         nr::EXECVE => process::execve(a[0], a[1], a[2], f),
         nr::EXIT => process::exit(a[0]),
         nr::EXIT_GROUP => process::exit_group(a[0]),
@@ -124,7 +133,9 @@ fn dispatch(nr: usize, a: [u64; 6], f: &mut TrapFrame) -> SysResult {
         nr::SET_TID_ADDRESS => process::set_tid_address(a[0]),
         nr::SET_ROBUST_LIST => process::set_robust_list(a[0], a[1]),
         nr::GET_ROBUST_LIST => process::get_robust_list(a[0], a[1], a[2]),
-        nr::FUTEX => crate::futex::sys_futex(a[0], a[1] as u32, a[2] as u32, a[3], a[4], a[5] as u32),
+        nr::FUTEX => {
+            crate::futex::sys_futex(a[0], a[1] as u32, a[2] as u32, a[3], a[4], a[5] as u32)
+        }
         nr::ARCH_PRCTL => process::arch_prctl(a[0], a[1]),
         nr::RT_SIGPROCMASK => process::rt_sigprocmask(a[0], a[1], a[2], a[3]),
         nr::RT_SIGACTION => process::rt_sigaction(a[0], a[1], a[2], a[3]),

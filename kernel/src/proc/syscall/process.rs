@@ -16,8 +16,14 @@ use crate::proc::uthread::{self, ThreadInit, me};
 use crate::proc::{ProcState, Process, exec, wstatus_exited, wstatus_signaled};
 use crate::task;
 
-const NAMESPACE_FLAGS: u64 =
-    CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWCGROUP | CLONE_NEWTIME;
+const NAMESPACE_FLAGS: u64 = CLONE_NEWNS
+    | CLONE_NEWUTS
+    | CLONE_NEWIPC
+    | CLONE_NEWUSER
+    | CLONE_NEWPID
+    | CLONE_NEWNET
+    | CLONE_NEWCGROUP
+    | CLONE_NEWTIME;
 
 pub fn clone(flags: u64, stack: u64, ptid: u64, ctid: u64, tls: u64, f: &TrapFrame) -> SysResult {
     // Linux's consistency rules, in its order.
@@ -58,7 +64,11 @@ pub fn clone(flags: u64, stack: u64, ptid: u64, ctid: u64, tls: u64, f: &TrapFra
         gs_base: me_t.ctx.gs_base.load(Ordering::Relaxed),
         sigmask: ut.sigmask.load(Ordering::Relaxed),
         joinable: false,
-        clear_child_tid: if flags & CLONE_CHILD_CLEARTID != 0 { ctid } else { 0 },
+        clear_child_tid: if flags & CLONE_CHILD_CLEARTID != 0 {
+            ctid
+        } else {
+            0
+        },
     };
     if flags & CLONE_PARENT_SETTID != 0 {
         put_u32(ptid, tid)?;
@@ -71,9 +81,21 @@ pub fn clone(flags: u64, stack: u64, ptid: u64, ctid: u64, tls: u64, f: &TrapFra
         return Ok(tid as u64);
     }
     // A new process.
-    let aspace = if flags & CLONE_VM != 0 { p.aspace().ok_or(Errno::EFAULT)? } else { p.aspace().ok_or(Errno::EFAULT)?.fork_cow()? };
-    let files = if flags & CLONE_FILES != 0 { p.files() } else { Arc::new(p.files().fork()) };
-    let parent = if flags & CLONE_PARENT != 0 { p.parent.lock().upgrade().unwrap_or_else(|| p.clone()) } else { p.clone() };
+    let aspace = if flags & CLONE_VM != 0 {
+        p.aspace().ok_or(Errno::EFAULT)?
+    } else {
+        p.aspace().ok_or(Errno::EFAULT)?.fork_cow()?
+    };
+    let files = if flags & CLONE_FILES != 0 {
+        p.files()
+    } else {
+        Arc::new(p.files().fork())
+    };
+    let parent = if flags & CLONE_PARENT != 0 {
+        p.parent.lock().upgrade().unwrap_or_else(|| p.clone())
+    } else {
+        p.clone()
+    };
     let name = p.name.lock().clone();
     let child = Process::new(tid, Some(&parent), aspace.clone(), files, &name);
     if flags & CLONE_CHILD_SETTID != 0 {
@@ -90,7 +112,10 @@ pub fn clone(flags: u64, stack: u64, ptid: u64, ctid: u64, tls: u64, f: &TrapFra
 }
 
 /// Sleeps on `wq` until `cond` holds (or the caller is told to exit).
-fn wait_on(wq: &weft_sched::WaitQueue<crate::task::Thread, crate::task::KernelPlatform>, cond: impl Fn() -> bool) -> bool {
+fn wait_on(
+    wq: &weft_sched::WaitQueue<crate::task::Thread, crate::task::KernelPlatform>,
+    cond: impl Fn() -> bool,
+) -> bool {
     let me = task::current().expect("thread");
     loop {
         wq.prepare_to_wait(&me);
@@ -133,7 +158,12 @@ pub fn execve(path: u64, argv: u64, envp: u64, f: &mut TrapFrame) -> SysResult {
     ut.clear_child_tid.store(0, Ordering::Relaxed);
     p.vfork_done.store(true, Ordering::Release);
     task::wake_all(&p.vfork_wq);
-    *f = TrapFrame { rip: loaded.entry, rsp: loaded.rsp, rflags: weft_abi::thread::INITIAL_RFLAGS, ..TrapFrame::default() };
+    *f = TrapFrame {
+        rip: loaded.entry,
+        rsp: loaded.rsp,
+        rflags: weft_abi::thread::INITIAL_RFLAGS,
+        ..TrapFrame::default()
+    };
     Ok(0)
 }
 
@@ -148,7 +178,9 @@ pub fn exit_group(code: u64) -> SysResult {
 pub fn wait4(pid: u64, status: u64, options: u64, rusage: u64) -> SysResult {
     let pid = pid as i32;
     let options = options as u32;
-    if options & !(WNOHANG | WUNTRACED | WCONTINUED | WEXITED | __WNOTHREAD | __WALL | __WCLONE) != 0 {
+    if options & !(WNOHANG | WUNTRACED | WCONTINUED | WEXITED | __WNOTHREAD | __WALL | __WCLONE)
+        != 0
+    {
         return Err(Errno::EINVAL);
     }
     let (_, p) = me();
@@ -157,8 +189,9 @@ pub fn wait4(pid: u64, status: u64, options: u64, rusage: u64) -> SysResult {
         p.child_wq.prepare_to_wait(&me_thread);
         let found = {
             let mut children = p.children.lock();
-            let matching: alloc::vec::Vec<usize> =
-                (0..children.len()).filter(|&i| pid <= 0 || children[i].pid as i32 == pid).collect();
+            let matching: alloc::vec::Vec<usize> = (0..children.len())
+                .filter(|&i| pid <= 0 || children[i].pid as i32 == pid)
+                .collect();
             if matching.is_empty() {
                 drop(children);
                 p.child_wq.finish_wait(&me_thread);
@@ -209,7 +242,8 @@ pub fn send_signal(p: &Arc<Process>, sig: u32) {
         return;
     }
     if !p.exiting.swap(true, Ordering::AcqRel) {
-        p.exit_status.store(wstatus_signaled(sig as i32) as u32, Ordering::Release);
+        p.exit_status
+            .store(wstatus_signaled(sig as i32) as u32, Ordering::Release);
     }
     let threads: alloc::vec::Vec<_> = p.threads.lock().clone();
     for t in threads {
@@ -225,7 +259,11 @@ pub fn send_signal(p: &Arc<Process>, sig: u32) {
 }
 
 fn check_sig(sig: u64) -> Result<u32, Errno> {
-    if sig > 64 { Err(Errno::EINVAL) } else { Ok(sig as u32) }
+    if sig > 64 {
+        Err(Errno::EINVAL)
+    } else {
+        Ok(sig as u32)
+    }
 }
 
 pub fn kill(pid: u64, sig: u64) -> SysResult {
@@ -235,13 +273,19 @@ pub fn kill(pid: u64, sig: u64) -> SysResult {
         // Process groups and "every process" are not implemented (docs/syscalls.md).
         return Err(Errno::ENOSYS);
     }
-    let target = crate::proc::find(pid as u32).filter(|p| !p.is_zombie()).ok_or(Errno::ESRCH)?;
+    let target = crate::proc::find(pid as u32)
+        .filter(|p| !p.is_zombie())
+        .ok_or(Errno::ESRCH)?;
     send_signal(&target, sig);
     Ok(0)
 }
 
 fn find_thread(p: &Arc<Process>, tid: u32) -> Option<Arc<crate::task::Thread>> {
-    p.threads.lock().iter().find(|t| t.tid() as u32 == tid).cloned()
+    p.threads
+        .lock()
+        .iter()
+        .find(|t| t.tid() as u32 == tid)
+        .cloned()
 }
 
 pub fn tgkill(tgid: u64, tid: u64, sig: u64) -> SysResult {
@@ -285,7 +329,11 @@ pub fn getppid() -> SysResult {
 
 pub fn set_tid_address(addr: u64) -> SysResult {
     let (t, _) = me();
-    t.user.as_ref().unwrap().clear_child_tid.store(addr, Ordering::Release);
+    t.user
+        .as_ref()
+        .unwrap()
+        .clear_child_tid
+        .store(addr, Ordering::Release);
     Ok(t.tid())
 }
 
@@ -308,7 +356,11 @@ pub fn get_robust_list(pid: u64, head_ptr: u64, len_ptr: u64) -> SysResult {
     let t = if pid == 0 {
         me_t
     } else {
-        find_thread(&p, pid as u32).or_else(|| crate::proc::find_thread_owner(pid as u32).and_then(|o| find_thread(&o, pid as u32))).ok_or(Errno::ESRCH)?
+        find_thread(&p, pid as u32)
+            .or_else(|| {
+                crate::proc::find_thread_owner(pid as u32).and_then(|o| find_thread(&o, pid as u32))
+            })
+            .ok_or(Errno::ESRCH)?
     };
     let ut = t.user.as_ref().unwrap();
     put_u64(head_ptr, ut.robust_head.load(Ordering::Acquire))?;

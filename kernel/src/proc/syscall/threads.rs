@@ -5,7 +5,10 @@ use core::sync::atomic::Ordering;
 
 use weft_abi::Errno;
 use weft_abi::mman::{MAP_ANONYMOUS, MAP_PRIVATE, PROT_NONE, PROT_READ, PROT_WRITE};
-use weft_abi::thread::{DEFAULT_STACK_SIZE, MAX_STACK_SIZE, NAME_MAX, THREAD_DETACHED, THREAD_FLAGS_ALL, THREAD_SETTLS, initial_rsp};
+use weft_abi::thread::{
+    DEFAULT_STACK_SIZE, MAX_STACK_SIZE, NAME_MAX, THREAD_DETACHED, THREAD_FLAGS_ALL, THREAD_SETTLS,
+    initial_rsp,
+};
 use weft_arch::trap::TrapFrame;
 use weft_sched::{Intent, Schedulable};
 
@@ -18,10 +21,22 @@ fn find(tid: u64) -> Result<Arc<Thread>, Errno> {
     if tid == 0 || tid == t.tid() {
         return Ok(t);
     }
-    p.threads.lock().iter().find(|x| x.tid() == tid).cloned().ok_or(Errno::ESRCH)
+    p.threads
+        .lock()
+        .iter()
+        .find(|x| x.tid() == tid)
+        .cloned()
+        .ok_or(Errno::ESRCH)
 }
 
-pub fn create(entry: u64, arg: u64, stack: u64, stack_size: u64, flags: u64, tls: u64) -> SysResult {
+pub fn create(
+    entry: u64,
+    arg: u64,
+    stack: u64,
+    stack_size: u64,
+    flags: u64,
+    tls: u64,
+) -> SysResult {
     if flags & !THREAD_FLAGS_ALL != 0 || entry == 0 || entry >= weft_mm::user::USER_LIMIT {
         return Err(Errno::EINVAL);
     }
@@ -29,11 +44,20 @@ pub fn create(entry: u64, arg: u64, stack: u64, stack_size: u64, flags: u64, tls
     let aspace = p.aspace().ok_or(Errno::EFAULT)?;
     let mut auto = (0, 0);
     let top = if stack == 0 {
-        let size = if stack_size == 0 { DEFAULT_STACK_SIZE } else { stack_size.div_ceil(4096) * 4096 };
+        let size = if stack_size == 0 {
+            DEFAULT_STACK_SIZE
+        } else {
+            stack_size.div_ceil(4096) * 4096
+        };
         if size > MAX_STACK_SIZE {
             return Err(Errno::EINVAL);
         }
-        let base = aspace.mmap(0, size + 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)?;
+        let base = aspace.mmap(
+            0,
+            size + 4096,
+            PROT_READ | PROT_WRITE,
+            MAP_PRIVATE | MAP_ANONYMOUS,
+        )?;
         aspace.mprotect(base, 4096, PROT_NONE)?; // guard page below the stack
         auto = (base, size + 4096);
         base + size + 4096
@@ -48,10 +72,20 @@ pub fn create(entry: u64, arg: u64, stack: u64, stack_size: u64, flags: u64, tls
         }
         return Err(e);
     }
-    let frame = TrapFrame { rip: entry, rsp, rdi: arg, rflags: weft_abi::thread::INITIAL_RFLAGS, ..TrapFrame::default() };
+    let frame = TrapFrame {
+        rip: entry,
+        rsp,
+        rdi: arg,
+        rflags: weft_abi::thread::INITIAL_RFLAGS,
+        ..TrapFrame::default()
+    };
     let ut = me_t.user.as_ref().unwrap();
     let init = ThreadInit {
-        fs_base: if flags & THREAD_SETTLS != 0 { tls } else { me_t.ctx.fs_base.load(Ordering::Relaxed) },
+        fs_base: if flags & THREAD_SETTLS != 0 {
+            tls
+        } else {
+            me_t.ctx.fs_base.load(Ordering::Relaxed)
+        },
         gs_base: me_t.ctx.gs_base.load(Ordering::Relaxed),
         sigmask: ut.sigmask.load(Ordering::Relaxed),
         joinable: flags & THREAD_DETACHED == 0,
