@@ -60,6 +60,10 @@
 //! - a `Dead` thread may be freed only after `finish_switch` released it (the kernel
 //!   gets it back in `d.prev`).
 //!
+//! A new thread's first run does not return from the switch but starts at its entry
+//! function, so the entry must make the same `finish_switch` call first (keep
+//! `d.prev` somewhere it can find it, e.g. per CPU).
+//!
 //! When `d.next` is `None` the CPU runs its idle context (see below). When `d.prev`
 //! and `d.next` are the same thread, nothing is switched and `finish_switch` is not
 //! called.

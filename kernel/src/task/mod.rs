@@ -298,23 +298,24 @@ pub fn after_switch(last: Option<Arc<Thread>>) {
     }
 }
 
-/// Frees dead threads queued on this CPU. Needs interrupts enabled (stack unmapping
+/// Frees dead threads queued on any CPU. Needs interrupts enabled (stack unmapping
 /// sends TLB shootdown IPIs and waits for them).
 pub fn reap_zombies() {
     if !cpu::interrupts_enabled() {
         return;
     }
-    let cpu = percpu::cpu_id();
-    let dead = {
-        let _irq = cpu::IrqGuard::new();
-        core::mem::take(&mut *ZOMBIES[cpu].lock())
-    };
-    for t in dead {
-        // Wait until no CPU is still executing on its stack (finish_switch released it).
-        while t.ctx.is_running() {
-            core::hint::spin_loop();
+    for c in 0..percpu::cpu_count() {
+        let dead = {
+            let _irq = cpu::IrqGuard::new();
+            core::mem::take(&mut *ZOMBIES[c].lock())
+        };
+        for t in dead {
+            // Wait until no CPU is still executing on its stack (finish_switch released it).
+            while t.ctx.is_running() {
+                core::hint::spin_loop();
+            }
+            drop(t);
         }
-        drop(t);
     }
 }
 

@@ -256,6 +256,8 @@ pub fn getrandom(buf: u64, len: u64, flags: u64) -> SysResult {
 }
 
 pub fn sysinfo(buf: u64) -> SysResult {
+    // Count memory of threads that have exited as free: free it now.
+    task::reap_zombies();
     let st = weft_mm::stats();
     let mut b = [0u8; 112];
     let mut put = |off: usize, v: &[u8]| b[off..off + v.len()].copy_from_slice(v);

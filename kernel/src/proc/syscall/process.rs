@@ -202,6 +202,7 @@ pub fn wait4(pid: u64, status: u64, options: u64, rusage: u64) -> SysResult {
         };
         if let Some(child) = found {
             p.child_wq.finish_wait(&me_thread);
+            task::reap_zombies();
             let ws = match *child.state.lock() {
                 ProcState::Zombie { wstatus } => wstatus,
                 ProcState::Running => 0,
