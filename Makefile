@@ -61,7 +61,7 @@ ICOUNT_FLAG := $(if $(call on,$(ICOUNT)),--icount)
 
 .DEFAULT_GOAL := all
 .PHONY: all help deps kernel loader runner initramfs build \
-	run run-smp test check test-guest bench debug iso usb run-iso run-usb clean
+	run run-smp test check test-guest test-loom bench debug iso usb run-iso run-usb clean
 
 all: kernel loader initramfs runner
 
@@ -201,9 +201,15 @@ run-smp: kernel loader initramfs runner
 test: deps
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --all-targets -- -D warnings
-	$(CARGO) clippy --release --target $(KTARGET) -p weft-kernel -p weft-loader -p weft-arch -p weft-mm -- -D warnings
+	$(CARGO) clippy --release --target $(KTARGET) -p weft-kernel -p weft-loader -p weft-arch -p weft-mm -p weft-sched -p weft-futex -p weft-vfs -p weft-exec -p weft-abi -- -D warnings
 	$(CARGO) test
+	@$(MAKE) --no-print-directory test-loom user-check
 	@$(MAKE) --no-print-directory test-guest
+
+# Exhaustive model checks of the futex table's wait/wake/requeue protocol (loom),
+# in their own target directory so the `--cfg loom` build never mixes with others.
+test-loom: deps
+	RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=$(CURDIR)/target/loom $(CARGO) test -p weft-futex --release --test loom
 
 check: test
 

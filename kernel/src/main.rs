@@ -178,7 +178,11 @@ fn kmain_thread() -> u64 {
         }
     } else if ktest::bench_requested(cmd) {
         ktest::bench::run();
-        shutdown(true);
+        // Then the user-space benchmarks, if the initramfs has them.
+        if fs::read_file(b"/bin/ubench").is_err() {
+            shutdown(true);
+        }
+        init_args.extend(["--run", "/bin/ubench"].map(alloc::string::String::from));
     } else if let Some(run) = cmd.find("RUN=") {
         init_args.push("--run".into());
         init_args.extend(
