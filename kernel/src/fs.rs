@@ -113,11 +113,18 @@ impl CharDevice for Console {
     }
 }
 
+/// Ctrl-P on the serial console prints the kernel's statistics (scheduler, memory).
+pub const DEBUG_KEY: u8 = 0x10;
+
 /// UART receive interrupt: buffer the bytes, wake readers.
 pub fn console_input_irq() {
     let Some(c) = CONSOLE.get() else { return };
     let mut any = false;
     while let Some(b) = weft_arch::serial::try_read_byte() {
+        if b == DEBUG_KEY {
+            crate::debug_dump();
+            continue;
+        }
         let mut input = c.input.lock();
         if input.len() < 4096 {
             input.push_back(if b == b'\r' { b'\n' } else { b });

@@ -218,6 +218,21 @@ pub fn init_exited(wstatus: i32) {
 /// The parsed MADT.
 pub static ACPI: Once<weft_arch::acpi::MadtInfo> = Once::new();
 
+/// The debug command (Ctrl-P on the console): scheduler and memory statistics.
+pub fn debug_dump() {
+    task::print_stats();
+    let st = weft_mm::stats();
+    kprintln!(
+        "mm: {} of {} frames free, heap {} KiB used of {} KiB, {} processes, {} threads",
+        st.free_frames,
+        st.total_frames,
+        st.heap_used / 1024,
+        st.heap_capacity / 1024,
+        proc::process_count(),
+        task::live_threads()
+    );
+}
+
 /// Ends the run: reports, then asks QEMU to exit (success or failure).
 pub fn shutdown(success: bool) -> ! {
     task::print_stats();

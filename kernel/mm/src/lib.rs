@@ -66,7 +66,8 @@ use sync::{IrqMutex, IrqSpin, hw};
 
 pub use region::{Region, RegionKind};
 pub use stack::{
-    KernelStack, MAX_STACK_PAGES, alloc_kernel_stack, is_guard_page, stack_space_used,
+    CACHED_STACK_PAGES, KernelStack, MAX_STACK_PAGES, alloc_kernel_stack, cached_stacks,
+    is_guard_page, stack_space_used,
 };
 pub use user::{AddressSpace, Efault, FaultError, fixup_for, set_shootdown_hook, uaccess_fixup};
 

@@ -69,13 +69,40 @@ impl KernelStack {
 
 impl Drop for KernelStack {
     fn drop(&mut self) {
+        if self.pages == CACHED_STACK_PAGES {
+            let mut cache = CACHE.lock();
+            if cache.len() < CACHE_CAP {
+                // Keep the mapping: the next stack of this size reuses it without
+                // mapping, zeroing, unmapping or a TLB shootdown.
+                cache.push(self.bottom);
+                return;
+            }
+        }
         release(self.bottom - PAGE_SIZE, self.pages, self.pages);
     }
+}
+
+/// Stacks of this many pages (thread kernel stacks) are recycled through a cache.
+pub const CACHED_STACK_PAGES: usize = 8;
+/// Most stacks kept mapped in the cache.
+const CACHE_CAP: usize = 256;
+
+/// Bottoms of mapped, unused stacks of `CACHED_STACK_PAGES` pages.
+static CACHE: IrqMutex<alloc::vec::Vec<u64>> = IrqMutex::new(alloc::vec::Vec::new());
+
+/// Number of stacks kept in the cache (their frames count as used).
+pub fn cached_stacks() -> usize {
+    CACHE.lock().len()
 }
 
 /// Allocates a kernel stack of `pages` mapped pages (1..=[`MAX_STACK_PAGES`]) with a
 /// guard page below. `None` if out of memory or address space.
 pub fn alloc_kernel_stack(pages: usize) -> Option<KernelStack> {
+    if pages == CACHED_STACK_PAGES
+        && let Some(bottom) = CACHE.lock().pop()
+    {
+        return Some(KernelStack { bottom, pages });
+    }
     if pages == 0 || pages > MAX_STACK_PAGES || kernel_tables_lockfree().root() == 0 {
         return None;
     }

@@ -276,9 +276,12 @@ pub fn sleep_timeout(_: &Ctx) -> Result<(), String> {
     Ok(())
 }
 
+/// Free frames (counting page tables and the frames of recycled thread stacks,
+/// which are kept mapped for reuse) and heap bytes.
 fn mem_snapshot() -> (u64, u64) {
     let s = weft_mm::stats();
-    (s.free_frames + s.page_table_frames, s.heap_used)
+    let cached = (weft_mm::cached_stacks() * weft_mm::CACHED_STACK_PAGES) as u64;
+    (s.free_frames + s.page_table_frames + cached, s.heap_used)
 }
 
 pub fn kthread_churn(_: &Ctx) -> Result<(), String> {
