@@ -14,8 +14,10 @@ ICOUNT     ?= 0
 # RUN: program (and arguments) for init to start, passed as `RUN=<...>` at the
 # end of the kernel command line (user space comes in later issues).
 RUN        ?=
-# EXTRA: extra kernel command-line words, for every target that boots.
+# EXTRA: a host directory laid over the initramfs root (EXTRA=/tmp/x RUN=/prog
+# runs the static ELF /tmp/x/prog). KARGS: extra kernel command-line words.
 EXTRA      ?=
+KARGS      ?=
 # TEST: run only the in-guest tests whose name contains this (cmdline `test=<TEST>`).
 TEST       ?=
 # LIMINE_DIR: a Limine binary release directory for `make iso` / `make usb`.
@@ -51,9 +53,9 @@ RUN_SMP := $(if $(filter command line environment environment override,$(origin 
 
 # Kernel command lines (docs/conventions.md). RUN goes last so that it can take
 # the rest of the line.
-TEST_CMDLINE  := $(strip test$(if $(TEST),=$(TEST)) $(EXTRA))
-BENCH_CMDLINE := $(strip bench $(EXTRA))
-RUN_CMDLINE   := $(strip $(EXTRA) $(if $(RUN),RUN=$(RUN)))
+TEST_CMDLINE  := $(strip test$(if $(TEST),=$(TEST)) $(KARGS))
+BENCH_CMDLINE := $(strip bench $(KARGS))
+RUN_CMDLINE   := $(strip $(KARGS) $(if $(RUN),RUN=$(RUN)))
 
 RUNNER_BOOT := --loader $(LOADER) --kernel $(KERNEL) --initramfs $(INITRAMFS) --module-cmdline initramfs \
 	$(foreach a,$(QEMU_ARGS),--qemu-arg=$(a))
@@ -81,7 +83,7 @@ help:
 	@echo '  make iso / usb   build/weft.iso / build/weft.img with real Limine (LIMINE_DIR=...)'
 	@echo '  make run-iso / run-usb   boot those images under QEMU (SeaBIOS; UEFI=1 for OVMF)'
 	@echo '  make clean'
-	@echo 'Variables: SMP=$(SMP) MEM=$(MEM) ICOUNT=$(ICOUNT) TEST=$(TEST) RUN=$(RUN) EXTRA=$(EXTRA)'
+	@echo 'Variables: SMP=$(SMP) MEM=$(MEM) ICOUNT=$(ICOUNT) TEST=$(TEST) RUN=$(RUN) EXTRA=$(EXTRA) KARGS=$(KARGS)'
 	@echo '           TIMEOUT=$(TIMEOUT) QEMU_ARGS=$(QEMU_ARGS) LIMINE_DIR=$(LIMINE_DIR)'
 
 # ---- dependencies ------------------------------------------------------------------
@@ -178,6 +180,8 @@ initramfs: $(USER_BINS) $(foreach f,$(ROOTFS_FILES),$(firstword $(subst :, ,$(f)
 	@printf 'Welcome to Weft.\n' > $(ROOTFS)/etc/motd
 	$(if $(USER_BINS),install -m 0755 $(USER_BINS) $(ROOTFS)/bin/)
 	$(foreach f,$(ROOTFS_FILES),install -D -m 0644 $(firstword $(subst :, ,$(f))) $(ROOTFS)$(lastword $(subst :, ,$(f)));)
+	$(if $(EXTRA),@test -d '$(EXTRA)' || { echo "EXTRA=$(EXTRA) is not a directory"; exit 1; })
+	$(if $(EXTRA),cp -a '$(EXTRA)'/. $(ROOTFS)/)
 	@cd $(ROOTFS) && tar --format=ustar --sort=name --owner=0 --group=0 --numeric-owner \
 		--mode=u+rwX,go+rX,go-w \
 		--mtime=@1767225600 -cf ../initramfs.tar.tmp $$(ls -A)

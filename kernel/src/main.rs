@@ -204,13 +204,23 @@ fn kmain_thread() -> u64 {
     0
 }
 
-/// init (pid 1) has exited: the run is over.
+/// init (pid 1) has exited: the run is over. With `RUN=` the host sees the
+/// program's exit status (through init, which passes it on).
 pub fn init_exited(wstatus: i32) {
     let ok = wstatus == 0 && KTESTS_OK.load(core::sync::atomic::Ordering::Acquire);
-    if wstatus & 0x7f == 0 {
+    let code = if wstatus & 0x7f == 0 {
         kprintln!("init: exited with status {}", (wstatus >> 8) & 0xff);
+        (wstatus >> 8) & 0xff
     } else {
         kprintln!("init: killed by signal {}", wstatus & 0x7f);
+        128 + (wstatus & 0x7f)
+    };
+    if boot_info().cmdline.contains("RUN=") {
+        task::print_stats();
+        cpu::disable_interrupts();
+        kprintln!("weft: shutting down (exit status {})", code);
+        weft_arch::qemu::exit_with_status(code as u32);
+        cpu::halt_forever();
     }
     shutdown(ok)
 }

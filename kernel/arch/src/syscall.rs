@@ -154,7 +154,12 @@ extern "C" fn weft_syscall_dispatch(frame: &mut TrapFrame) -> bool {
     }
     crate::cpu::disable_interrupts();
     crate::trap::run_return_hook(frame);
-    sanitize_user_frame(frame)
+    if !sanitize_user_frame(frame) {
+        // Never iret/sysret to a non-canonical address (that faults in ring 0):
+        // resume at address 0 instead, which faults in user mode (SIGSEGV).
+        frame.rip = 0;
+    }
+    true
 }
 
 /// Enters user mode with the register state `frame`: copies it into the slot at the

@@ -304,10 +304,10 @@ pub fn reap_zombies() {
     if !cpu::interrupts_enabled() {
         return;
     }
-    for c in 0..percpu::cpu_count() {
+    for list in ZOMBIES.iter().take(percpu::cpu_count()) {
         let dead = {
             let _irq = cpu::IrqGuard::new();
-            core::mem::take(&mut *ZOMBIES[c].lock())
+            core::mem::take(&mut *list.lock())
         };
         for t in dead {
             // Wait until no CPU is still executing on its stack (finish_switch released it).

@@ -22,13 +22,19 @@
 //! freed TCB).
 //!
 //! A panic in a thread aborts the whole process (the runtime is `panic = "abort"`).
+//!
+//! A library of thread-specific data (weft-sync's thread-local keys) gets one word
+//! per thread, [`Tcb::specific`] (0 when the thread starts), and one process-wide
+//! [`set_exit_hook`] that every thread made by [`spawn`] or [`crate::wthread::spawn`]
+//! runs on itself when its closure has returned, before it exits. The main thread
+//! does not run it (returning from `main` ends the process).
 
 use alloc::boxed::Box;
 use alloc::sync::Arc;
 use core::arch::{asm, global_asm};
 use core::cell::UnsafeCell;
 use core::ptr::null_mut;
-use core::sync::atomic::{AtomicU32, Ordering::*};
+use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering::*};
 use core::time::Duration;
 
 use weft_abi::clone::*;
@@ -74,6 +80,9 @@ pub struct Tcb {
     map_base: usize,
     map_len: usize,
     start: *mut Box<dyn FnOnce() + Send>,
+    /// One word for a thread-specific-data library (see [`set_exit_hook`]): 0 when
+    /// the thread starts; the runtime never touches it otherwise.
+    pub specific: AtomicUsize,
 }
 
 impl Tcb {
@@ -86,7 +95,28 @@ impl Tcb {
             map_base: 0,
             map_len: 0,
             start: null_mut(),
+            specific: AtomicUsize::new(0),
         }
+    }
+}
+
+static EXIT_HOOK: AtomicPtr<()> = AtomicPtr::new(null_mut());
+
+/// Installs `hook`, run by every thread made by [`spawn`] or
+/// [`crate::wthread::spawn`] on itself after its closure returned, just before it
+/// exits (thread-local destructors). One hook per process; returns the previous one.
+pub fn set_exit_hook(hook: fn()) -> Option<fn()> {
+    let old = EXIT_HOOK.swap(hook as *mut (), AcqRel);
+    // SAFETY: only fn() pointers are ever stored.
+    (!old.is_null()).then(|| unsafe { core::mem::transmute::<*mut (), fn()>(old) })
+}
+
+/// Runs the hook of [`set_exit_hook`], if any, on the calling (exiting) thread.
+pub(crate) fn run_exit_hook() {
+    let h = EXIT_HOOK.load(Acquire);
+    if !h.is_null() {
+        // SAFETY: only fn() pointers are ever stored.
+        unsafe { core::mem::transmute::<*mut (), fn()>(h)() };
     }
 }
 
@@ -168,6 +198,7 @@ extern "C" fn thread_start(tcb: *mut Tcb) -> ! {
     // SAFETY: spawn wrote the TCB and the boxed closure before clone.
     let start = unsafe { Box::from_raw((*tcb).start) };
     start();
+    run_exit_hook();
     // SAFETY: the TCB stays mapped until this thread is done (see finish).
     unsafe { finish(tcb) }
 }
@@ -392,6 +423,7 @@ impl Builder {
                 map_base: base as usize,
                 map_len: len,
                 start,
+                specific: AtomicUsize::new(0),
             });
             let slots = sp as *mut usize;
             slots.write(thread_start as *const () as usize);

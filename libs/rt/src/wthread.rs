@@ -172,6 +172,7 @@ extern "C" fn start(arg: u64) -> ! {
     if let Some(f) = f {
         f();
     }
+    crate::thread::run_exit_hook();
     // SAFETY: nothing reads the TLS block after this point.
     drop(unsafe { Box::from_raw(st) });
     exit(0)

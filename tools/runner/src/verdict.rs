@@ -228,6 +228,8 @@ pub fn run_mode_exit_code(end: QemuEnd) -> i32 {
     match end {
         QemuEnd::Exited(EXIT_SUCCESS) | QemuEnd::Exited(0) => 0,
         QemuEnd::Exited(EXIT_FAILURE) => 1,
+        // The guest's `exit_with_status(s)` for s in 1..=63 (weft-arch qemu.rs).
+        QemuEnd::Exited(c) if (129..=255).contains(&c) && c % 2 == 1 => (c - 129) / 2,
         QemuEnd::Exited(c) => c,
         QemuEnd::Signaled(_) | QemuEnd::TimedOut(_) => 1,
     }
@@ -375,5 +377,7 @@ mod tests {
         assert_eq!(run_mode_exit_code(QemuEnd::Exited(0)), 0);
         assert_eq!(run_mode_exit_code(QemuEnd::Exited(35)), 1);
         assert_eq!(run_mode_exit_code(QemuEnd::Exited(1)), 1);
+        assert_eq!(run_mode_exit_code(QemuEnd::Exited(129 + 2 * 3)), 3);
+        assert_eq!(run_mode_exit_code(QemuEnd::Exited(129 + 2 * 63)), 63);
     }
 }
