@@ -171,11 +171,16 @@ pub fn open_console_fds(files: &FdTable) -> Result<(), Errno> {
     Ok(())
 }
 
-/// Reads a whole regular file.
-pub fn read_file(path: &[u8]) -> Result<Vec<u8>, Errno> {
+/// Looks up a regular file to execute or read (EACCES for a directory).
+pub fn lookup_file(path: &[u8]) -> Result<Arc<weft_vfs::Inode>, Errno> {
     let inode = vfs().lookup(&vfs().root(), path, true)?;
     if inode.is_dir() {
         return Err(Errno::EACCES);
     }
-    inode.contents()
+    Ok(inode)
+}
+
+/// Reads a whole regular file.
+pub fn read_file(path: &[u8]) -> Result<Vec<u8>, Errno> {
+    lookup_file(path)?.contents()
 }

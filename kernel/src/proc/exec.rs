@@ -27,8 +27,18 @@ pub fn prepare<A: AsRef<[u8]>, E: AsRef<[u8]>>(
     argv: &[A],
     envp: &[E],
 ) -> Result<Loaded, Errno> {
-    let file = crate::fs::read_file(path)?;
-    let img = weft_exec::parse(&file)?;
+    let inode = crate::fs::lookup_file(path)?;
+    // Parse and copy straight from the file's bytes (no heap copy of the program).
+    inode.with_contents(|file| load_image(file, path, argv, envp))?
+}
+
+fn load_image<A: AsRef<[u8]>, E: AsRef<[u8]>>(
+    file: &[u8],
+    path: &[u8],
+    argv: &[A],
+    envp: &[E],
+) -> Result<Loaded, Errno> {
+    let img = weft_exec::parse(file)?;
     let img = if img.is_pie() {
         img.with_bias(PIE_BASE)?
     } else {

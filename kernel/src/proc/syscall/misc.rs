@@ -266,7 +266,12 @@ pub fn sysinfo(buf: u64) -> SysResult {
         &((crate::time::monotonic_ns() / 1_000_000_000) as i64).to_le_bytes(),
     );
     put(32, &st.total_frames.to_le_bytes());
-    put(40, &st.free_frames.to_le_bytes());
+    // Recycled thread stacks (kept mapped for reuse) and free space inside the
+    // kernel heap are free memory too; counting them keeps freeram steady while the
+    // heap grows and shrinks by whole runs.
+    let cached = (weft_mm::cached_stacks() * weft_mm::CACHED_STACK_PAGES) as u64;
+    let heap_free = st.heap_capacity.saturating_sub(st.heap_used) / 4096;
+    put(40, &(st.free_frames + cached + heap_free).to_le_bytes());
     put(80, &(crate::proc::process_count() as u16).to_le_bytes());
     put(104, &4096u32.to_le_bytes());
     copy_out(buf, &b).map(|_| 0)
