@@ -24,8 +24,10 @@ extern crate alloc;
 mod fpu;
 mod harness;
 mod t_basic;
+mod t_futex;
 mod t_mm;
 mod t_proc;
+mod t_sync;
 mod t_threads;
 mod util;
 
@@ -65,6 +67,24 @@ const TESTS: &[Test] = tests![
     t_threads::user_thread_limit = 300,
     t_threads::user_tsuspend_tresume,
     t_proc::user_frames_return = 300,
+    t_sync::futex_mutex_exact = 300,
+    t_sync::futex_condvar_broadcast,
+    t_futex::futex_requeue,
+    t_futex::futex_cmp_requeue,
+    t_futex::futex_wake_op,
+    t_futex::futex_bitset,
+    t_futex::futex_timeout,
+    t_futex::futex_shared_across_fork,
+    t_futex::futex_efault_einval,
+    t_futex::futex_robust_owner_died,
+    t_futex::futex_cleartid_join,
+    t_sync::semaphore_pingpong,
+    t_sync::rwlock_readers_writers = 300,
+    t_sync::barrier_rounds,
+    t_sync::sync_once,
+    t_sync::sync_spinlock,
+    t_sync::sync_thread_local,
+    t_sync::sync_uncontended_no_syscall,
 ];
 
 fn main(args: Args) -> i32 {

@@ -429,7 +429,9 @@ fn run(cpus: usize, threads: usize, steps: usize, seed: u64) {
                     c.random_step();
                 }
                 ph.arrive_and_wait(2);
-                while w.fresh_picks.load(Ordering::SeqCst) < threads {
+                // Count picked threads directly: `fresh_picks` may miss a pick that
+                // raced with its reset at the phase change.
+                while w.ents.iter().filter(|e| e.picks.load(Ordering::SeqCst) > 0).count() < threads {
                     assert!(!ph.abort.load(Ordering::SeqCst), "another test thread failed");
                     let p = progress(w);
                     let (seen, n) = &idle_steps[cpu];
