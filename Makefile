@@ -63,7 +63,7 @@ ICOUNT_FLAG := $(if $(call on,$(ICOUNT)),--icount)
 
 .DEFAULT_GOAL := all
 .PHONY: all help deps kernel loader runner initramfs build \
-	run run-smp test check test-guest test-loom bench debug iso usb run-iso run-usb clean
+	run run-smp test check test-guest test-loom bench bench-linux debug iso usb run-iso run-usb clean
 
 all: kernel loader initramfs runner
 
@@ -117,18 +117,18 @@ build: all
 USER_BINS    :=
 ROOTFS_FILES :=
 
-# Rust programs (user/*, on libs/rt): static non-PIE ELF executables at 0x400000,
-# built for x86_64-unknown-linux-musl without libc or C start files (libs/rt's
-# crate docs explain the flags), in their own target directory so that their
-# RUSTFLAGS never mix with the kernel's. They run natively on Linux too.
+# Rust programs (user/*, on libs/rt and libs/sync): static non-PIE ELF executables
+# at 0x400000, built for x86_64-unknown-linux-musl without libc or C start files
+# (libs/rt's crate docs explain the flags), in their own target directory so that
+# their RUSTFLAGS never mix with the kernel's. They run natively on Linux too.
 USER_TARGET    := x86_64-unknown-linux-musl
 USER_DIR       := $(CURDIR)/target/user
 USER_OUT       := $(USER_DIR)/$(USER_TARGET)/release
 USER_RUSTFLAGS := -C relocation-model=static -C force-frame-pointers=yes \
 	-C link-self-contained=no -C link-arg=-nostartfiles
 USER_CARGO     = CARGO_TARGET_DIR=$(USER_DIR) RUSTFLAGS='$(USER_RUSTFLAGS)' $(CARGO)
-USER_RUST      := init utest threads-demo
-USER_PKGS      := -p weft-rt $(foreach p,$(USER_RUST),-p weft-$(p))
+USER_RUST      := init utest threads-demo ubench
+USER_PKGS      := -p weft-rt -p weft-sync $(foreach p,$(USER_RUST),-p weft-$(p))
 # C programs (user/c/*.c): static musl executables.
 USER_C_OUT     := $(USER_DIR)/c
 USER_C         := hello pthread_smoke
@@ -164,7 +164,8 @@ user-check: | deps
 	$(USER_CARGO) clippy --release --target $(USER_TARGET) $(USER_PKGS) -- -D warnings
 
 # `make user-host-test`: the user programs natively on this Linux host, from a
-# /bin-like directory (utest finds the bad-* files next to itself).
+# /bin-like directory (utest finds the bad-* files next to itself); ubench last
+# (figures only, a few seconds).
 user-host-test: user
 	@rm -rf $(USER_DIR)/bin && mkdir -p $(USER_DIR)/bin
 	install -m 0755 $(USER_BINS) $(USER_DIR)/bin/
@@ -172,6 +173,7 @@ user-host-test: user
 	$(USER_DIR)/bin/pthread_smoke
 	$(USER_DIR)/bin/init --run threads-demo
 	$(USER_DIR)/bin/init --test
+	$(USER_DIR)/bin/init --run ubench
 # <<< USER PROGRAMS <<<
 
 initramfs: $(USER_BINS) $(foreach f,$(ROOTFS_FILES),$(firstword $(subst :, ,$(f))))
@@ -238,6 +240,14 @@ bench: kernel loader initramfs runner
 		--cmdline '$(BENCH_CMDLINE)' $(RUNNER_BOOT) --log $(LOGS)/bench-tcg.log
 	$(if $(call on,$(ICOUNT)),$(RUNNER) --mode bench --smp $(SMP) --mem $(MEM) --timeout $(BENCH_TIMEOUT) \
 		--cmdline '$(BENCH_CMDLINE)' --icount $(RUNNER_BOOT) --log $(LOGS)/bench-icount.log)
+
+# Linux in the same QEMU, running the same static /bin/ubench as /init:
+# `make bench-linux LINUX=/path/to/bzImage` (a Debian linux-image-*-cloud-amd64
+# package has one in boot/). Needs root (mknod /dev/console in the initrd).
+LINUX ?=
+bench-linux: user
+	@test -n '$(LINUX)' || { echo "make bench-linux: set LINUX=/path/to/bzImage"; exit 1; }
+	bash tools/compare/linux.sh '$(LINUX)' $(USER_OUT)/ubench $(SMP) 512M $(if $(call on,$(ICOUNT)),1,0)
 
 # ---- debugging ------------------------------------------------------------------------
 # QEMU starts halted (-s -S) in the background with its serial output in
