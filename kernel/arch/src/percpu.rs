@@ -32,8 +32,9 @@ pub struct PerCpu {
     pub kernel_stack_top: AtomicU64,
     /// Scratch slot for the user stack pointer during system call entry (gs:24).
     pub user_rsp_scratch: AtomicU64,
-    /// Opaque pointer to the running thread (owned by the scheduler).
-    pub current: AtomicUsize,
+    /// Pointer to the running thread (gs:32; see `set_current`).
+    current: AtomicUsize,
+    current_type: AtomicUsize,
     /// The context this CPU is switching away from (see `context::finish_switch`).
     pub(crate) switch_prev: AtomicUsize,
     /// Threads handed over by `context::switch_to` (raw Arcs) and their type tag.
@@ -65,6 +66,7 @@ impl PerCpu {
             kernel_stack_top: AtomicU64::new(0),
             user_rsp_scratch: AtomicU64::new(0),
             current: AtomicUsize::new(0),
+            current_type: AtomicUsize::new(0),
             switch_prev: AtomicUsize::new(0),
             switch_last: AtomicUsize::new(0),
             switch_in: AtomicUsize::new(0),
@@ -151,3 +153,49 @@ pub fn cpu_id() -> usize {
 pub fn cpu_for_lapic(lapic_id: u32) -> Option<usize> {
     (0..cpu_count()).find(|&c| CPUS[c].lapic_id() == lapic_id)
 }
+
+/// Records the thread that runs next on this CPU (called by the scheduler, with
+/// interrupts disabled, just before switching to it). `None` for the idle context.
+pub fn set_current<T: Send + Sync + 'static>(t: Option<&alloc::sync::Arc<T>>) {
+    let pc = this();
+    pc.current_type
+        .store(current_type_tag::<T>(), Ordering::Relaxed);
+    pc.current.store(
+        t.map_or(0, |t| alloc::sync::Arc::as_ptr(t) as usize),
+        Ordering::Release,
+    );
+}
+
+fn current_type_tag<T: 'static>() -> usize {
+    current_type_tag::<T> as fn() -> usize as usize
+}
+
+/// The thread running on this CPU, without taking any lock: one GS-relative load
+/// gives the running thread's own pointer whichever CPU executes it, so migration
+/// cannot make the answer stale.
+pub fn current<T: Send + Sync + 'static>() -> Option<alloc::sync::Arc<T>> {
+    let p: usize;
+    // SAFETY: gs:32 is `PerCpu::current` (offset asserted below) of the executing
+    // CPU once GS_READY is set; a single load is atomic with respect to migration.
+    unsafe {
+        core::arch::asm!("mov {}, gs:[32]", out(reg) p, options(nostack, readonly, preserves_flags))
+    };
+    if p == 0 || !GS_READY.load(Ordering::Relaxed) {
+        return None;
+    }
+    assert_eq!(
+        this().current_type.load(Ordering::Relaxed),
+        current_type_tag::<T>(),
+        "percpu::current with a different thread type"
+    );
+    // SAFETY: `p` came from `Arc::as_ptr` of the thread the scheduler made current on
+    // this CPU; that thread is the one executing this code, and the scheduler holds
+    // an `Arc` to it (its run queue's current slot) for as long as it runs, so the
+    // allocation is live and taking one more strong reference is sound.
+    unsafe {
+        alloc::sync::Arc::increment_strong_count(p as *const T);
+        Some(alloc::sync::Arc::from_raw(p as *const T))
+    }
+}
+
+const _: () = assert!(core::mem::offset_of!(PerCpu, current) == 32);

@@ -197,10 +197,7 @@ pub fn init(nr_cpus: usize) {
 
 /// The running thread on this CPU (None in the idle loop or before start).
 pub fn current() -> Option<Arc<Thread>> {
-    // Interrupts off: the CPU index must not change between reading it and asking
-    // that CPU's queue (preemption could migrate us in between).
-    let _irq = cpu::IrqGuard::new();
-    SCHED.get()?.current(percpu::cpu_id())
+    percpu::current::<Thread>()
 }
 
 fn idle_ctx(cpu: usize) -> &'static Context {
@@ -234,6 +231,7 @@ pub fn schedule(intent: Intent) {
     let d = sched().schedule(cpu, time::now_ns(), intent);
     if d.is_switch() {
         switch_mm(cpu, d.next.as_ref());
+        percpu::set_current(d.next.as_ref());
         let last = context::switch_to(d.prev, d.next, idle_ctx(cpu));
         after_switch(last);
     }

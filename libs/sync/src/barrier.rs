@@ -69,6 +69,12 @@ impl Barrier {
         BarrierWaitResult(false)
     }
 
+    /// The address of the futex word threads sleep on until their round is complete (for diagnostics and tests, e.g.
+    /// counting the sleepers with a `FUTEX_REQUEUE` of the word onto itself).
+    pub fn futex_word_addr(&self) -> *const u32 {
+        self.generation.as_ptr()
+    }
+
     /// The number of threads per round.
     pub fn parties(&self) -> u32 {
         self.n

@@ -120,6 +120,13 @@ impl Condvar {
         (guard, WaitTimeoutResult(t))
     }
 
+    /// The address of the futex word waiters sleep on until notified (requeued waiters sleep on the
+    /// mutex's) (for diagnostics and tests, e.g.
+    /// counting the sleepers with a `FUTEX_REQUEUE` of the word onto itself).
+    pub fn futex_word_addr(&self) -> *const u32 {
+        self.seq.as_ptr()
+    }
+
     /// Wakes one waiting thread (no system call if nobody waits).
     pub fn notify_one(&self) {
         self.seq.fetch_add(1, SeqCst);

@@ -14,7 +14,7 @@
 //! | [`Once`], [`OnceLock`] | one-time initialisation | `FUTEX_WAIT` on the state |
 //! | [`tls::Key`], [`ThreadLocal`] | thread-local values with destructors at thread exit | (no waiting) |
 //! | [`SpinLock`] | test-and-test-and-set spin lock | spins, `sched_yield` now and then |
-//! | [`thread::wait_tid`], [`thread::spawn_raw`] | join on the clear-child-tid word of a `clone` thread | `FUTEX_WAIT` on the tid word |
+//! | [`thread::wait_tid`], [`thread::spawn_raw`], [`thread::clone_thread`] | threads on a bare `clone`, joined on their clear-child-tid word | `FUTEX_WAIT` on the tid word |
 //!
 //! **Uncontended paths never enter the kernel**: taking a free lock and releasing
 //! a lock nobody waits for, a semaphore with permits, a notify with no waiter, a

@@ -97,6 +97,12 @@ impl RawMutex {
     pub fn is_locked(&self) -> bool {
         self.state.load(Relaxed) != UNLOCKED
     }
+
+    /// The address of the futex word contended lockers sleep on (for diagnostics and tests, e.g.
+    /// counting the sleepers with a `FUTEX_REQUEUE` of the word onto itself).
+    pub fn futex_word_addr(&self) -> *const u32 {
+        self.state.as_ptr()
+    }
 }
 
 impl Default for RawMutex {
@@ -148,7 +154,7 @@ impl<T: ?Sized> Mutex<T> {
     /// Locks if the lock is free.
     #[inline]
     pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
-        self.raw.try_lock().then_some(MutexGuard { m: self })
+        self.raw.try_lock().then(|| MutexGuard { m: self })
     }
 
     /// The protected value through `&mut self` (no locking needed).

@@ -280,6 +280,13 @@ impl RawRwLock {
         self.spin_until(|s| is_unlocked(s) || writers_waiting(s))
     }
 
+    /// The addresses of the futex words waiting readers and waiting writers sleep on
+    /// (for diagnostics and tests, e.g. counting the sleepers with a
+    /// `FUTEX_REQUEUE` of a word onto itself).
+    pub fn futex_word_addrs(&self) -> (*const u32, *const u32) {
+        (self.state.as_ptr(), self.writer_notify.as_ptr())
+    }
+
     /// Number of readers holding the lock now (0 if write-locked; a snapshot).
     pub fn readers(&self) -> u32 {
         let s = self.state.load(Relaxed) & MASK;
@@ -342,7 +349,7 @@ impl<T: ?Sized> RwLock<T> {
 
     /// Shared access if it needs no waiting.
     pub fn try_read(&self) -> Option<RwLockReadGuard<'_, T>> {
-        self.raw.try_read().then_some(RwLockReadGuard { l: self })
+        self.raw.try_read().then(|| RwLockReadGuard { l: self })
     }
 
     /// Exclusive access, sleeping while anyone holds the lock.
@@ -354,7 +361,7 @@ impl<T: ?Sized> RwLock<T> {
 
     /// Exclusive access if the lock is free.
     pub fn try_write(&self) -> Option<RwLockWriteGuard<'_, T>> {
-        self.raw.try_write().then_some(RwLockWriteGuard { l: self })
+        self.raw.try_write().then(|| RwLockWriteGuard { l: self })
     }
 
     /// The protected value through `&mut self`.

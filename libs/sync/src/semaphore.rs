@@ -93,6 +93,12 @@ impl Semaphore {
         }
     }
 
+    /// The address of the futex word threads without a permit sleep on (for diagnostics and tests, e.g.
+    /// counting the sleepers with a `FUTEX_REQUEUE` of the word onto itself).
+    pub fn futex_word_addr(&self) -> *const u32 {
+        self.count.as_ptr()
+    }
+
     /// The number of permits available now (a snapshot).
     pub fn available(&self) -> u32 {
         self.count.load(Relaxed)

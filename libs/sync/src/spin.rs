@@ -75,7 +75,7 @@ impl<T: ?Sized> SpinLock<T> {
         self.locked
             .compare_exchange(false, true, Acquire, Relaxed)
             .is_ok()
-            .then_some(SpinLockGuard { l: self })
+            .then(|| SpinLockGuard { l: self })
     }
 
     /// True while some thread holds the lock (a snapshot).

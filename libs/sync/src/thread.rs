@@ -1,5 +1,6 @@
-//! Joining threads through their clear-child-tid word: [`wait_tid`], and
-//! [`spawn_raw`] / [`RawJoinHandle`], threads on a bare `clone` joined that way.
+//! Joining threads through their clear-child-tid word: [`wait_tid`];
+//! [`clone_thread`], a bare `clone` on a caller's stack; and [`spawn_raw`] /
+//! [`RawJoinHandle`], closures on such threads, joined that way.
 //!
 //! With `CLONE_CHILD_CLEARTID` (or `set_tid_address`) the kernel writes 0 to a
 //! word of the thread's choosing when the thread has exited and does a
@@ -95,6 +96,48 @@ unsafe extern "C" {
     ) -> isize;
 }
 
+/// Starts a thread with a bare `clone` ([`RAW_THREAD_FLAGS`], without
+/// `CLONE_SETTLS` when `tls` is 0) running `entry(arg)` on the stack that ends at
+/// `stack_top` (16-byte aligned). The kernel stores the new tid in `tid` before this
+/// returns, and at the thread's exit writes 0 there and wakes it: [`wait_tid`]
+/// joins. The lowest-level form, for benchmarks and tests; [`spawn_raw`] does the
+/// bookkeeping.
+///
+/// # Safety
+/// The stack (at least a few hundred bytes below `stack_top`) and `tid` must stay
+/// valid and unused by anything else until the tid word reads 0; `entry` must end
+/// the thread with `exit` (it cannot return); with `tls == 0` the thread shares the
+/// caller's TLS block, so it must not use thread-local state; a non-zero `tls` must
+/// point to a TLS block laid out as [`weft_rt::thread::Tcb`].
+pub unsafe fn clone_thread(
+    stack_top: usize,
+    entry: extern "C" fn(usize) -> !,
+    arg: usize,
+    tid: &AtomicU32,
+    tls: usize,
+) -> Result<Pid> {
+    let flags = if tls == 0 {
+        RAW_THREAD_FLAGS & !CLONE_SETTLS
+    } else {
+        RAW_THREAD_FLAGS
+    };
+    let sp = (stack_top & !15) - 16;
+    let t = tid.as_ptr();
+    // SAFETY: the caller vouches for the stack, the tid word and the TLS block; the
+    // child pops entry and arg from the new stack and calls entry.
+    let r = unsafe {
+        let slots = sp as *mut usize;
+        slots.write(entry as usize);
+        slots.add(1).write(arg);
+        __weft_sync_clone(flags, sp, t, t, tls)
+    };
+    if r < 0 {
+        Err(Errno((-r) as i32))
+    } else {
+        Ok(r as Pid)
+    }
+}
+
 /// The control page at the top of a raw thread's mapping.
 #[repr(C)]
 struct Control {
@@ -109,7 +152,8 @@ struct Control {
 const TLS_WORDS: usize = core::mem::size_of::<Tcb>().div_ceil(8);
 const _: () = assert!(core::mem::size_of::<Control>() <= PAGE);
 
-extern "C" fn raw_start(ctl: *mut Control) -> ! {
+extern "C" fn raw_start(ctl: usize) -> ! {
+    let ctl = ctl as *mut Control;
     // SAFETY: spawn_raw left the boxed closure for this thread alone.
     let f = unsafe { Box::from_raw((*ctl).start) };
     f();
@@ -205,30 +249,35 @@ where
     let start = Box::into_raw(main);
     // SAFETY: base + PAGE + stack is the (zeroed, writable) control page.
     let ctl = unsafe { base.add(PAGE + stack) } as *mut Control;
-    let sp = ctl as usize - 16;
-    // SAFETY: all in the fresh mapping; the thread does not exist yet.
+    // SAFETY: all in the fresh mapping; the thread does not exist yet; the stack
+    // below the control page and the control page stay mapped until it is reaped.
     let r = unsafe {
         (*ctl).tls[0] = ctl as usize;
         (*ctl).start = start;
-        let slots = sp as *mut usize;
-        slots.write(raw_start as *const () as usize);
-        slots.add(1).write(ctl as usize);
-        let tid = (*ctl).tid.as_ptr();
-        __weft_sync_clone(RAW_THREAD_FLAGS, sp, tid, tid, ctl as usize)
+        clone_thread(
+            ctl as usize,
+            raw_start,
+            ctl as usize,
+            &(*ctl).tid,
+            ctl as usize,
+        )
     };
-    if r < 0 {
-        // SAFETY: no thread was made: the closure and the mapping are still ours.
-        unsafe {
-            drop(Box::from_raw(start));
-            let _ = sys::munmap(base, len);
+    let tid = match r {
+        Ok(tid) => tid,
+        Err(e) => {
+            // SAFETY: no thread was made: the closure and the mapping are still ours.
+            unsafe {
+                drop(Box::from_raw(start));
+                let _ = sys::munmap(base, len);
+            }
+            return Err(e);
         }
-        return Err(Errno((-r) as i32));
-    }
+    };
     Ok(RawJoinHandle {
         ctl,
         base,
         len,
-        tid: r as Pid,
+        tid,
         packet,
         joined: false,
     })

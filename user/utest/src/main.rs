@@ -83,6 +83,7 @@ const TESTS: &[Test] = tests![
     t_sync::barrier_rounds,
     t_sync::sync_once,
     t_sync::sync_spinlock,
+    t_sync::sync_try_lock,
     t_sync::sync_thread_local,
     t_sync::sync_uncontended_no_syscall,
 ];

@@ -1,5 +1,5 @@
 //! weft-sync tests: futex_mutex_exact, futex_condvar_broadcast, semaphore_pingpong,
-//! rwlock_readers_writers, barrier_rounds, sync_once, sync_spinlock,
+//! rwlock_readers_writers, barrier_rounds, sync_once, sync_spinlock, sync_try_lock,
 //! sync_thread_local, sync_uncontended_no_syscall.
 
 use alloc::format;
@@ -17,6 +17,7 @@ use weft_sync::{
 };
 
 use crate::harness::{Ctx, Label};
+use crate::t_futex::{queued, wait_queued};
 use crate::util::*;
 
 /// CPUs in the affinity mask (`sched_getaffinity`), at least 1.
@@ -85,6 +86,31 @@ pub fn futex_mutex_exact(ctx: &mut Ctx) -> Result<(), String> {
         "{threads} threads, {} futex calls",
         futex::syscall_count() - calls0
     ));
+
+    // Contended lockers sleep in the kernel, queued on the lock word, and the
+    // unlocks hand the lock on to every one of them.
+    let m2 = Arc::new(Mutex::new(0u64));
+    let g = m2.lock();
+    let word = m2.raw().futex_word_addr() as usize;
+    let hs: Vec<_> = (0..threads)
+        .map(|_| {
+            let m = m2.clone();
+            spawn(move || *m.lock() += 1)
+        })
+        .collect::<Result<_, _>>()?;
+    let q = wait_queued(word, threads, true);
+    drop(g);
+    for h in hs {
+        h.join();
+    }
+    if let Err(e) = q {
+        ctx.fail(format!(
+            "contended lockers not asleep on the mutex word: {e}"
+        ));
+    }
+    ctx.check(*m2.lock() == threads as u64, || {
+        format!("{} of {threads} sleeping lockers got the lock", *m2.lock())
+    });
     Ok(())
 }
 
@@ -153,6 +179,17 @@ pub fn futex_condvar_broadcast(ctx: &mut Ctx) -> Result<(), String> {
         g.waiting = 0;
         g.generation += 1;
         cv.notify_all();
+        if g.generation == 1 {
+            // notify_all woke one waiter and requeued the others onto the mutex
+            // word; the woken one sleeps there too while this thread holds the
+            // mutex. None is left on the condition variable's word.
+            let mw = m.raw().futex_word_addr() as usize;
+            let q = wait_queued(mw, WAITERS, true);
+            let left = queued(cv.futex_word_addr() as usize, true);
+            ctx.check(q.is_ok() && left == Ok(0), || {
+                format!("after notify_all: {q:?} on the mutex word, {left:?} on the condvar word (expected {WAITERS} and 0)")
+            });
+        }
         drop(g);
     }
     for (i, h) in hs.into_iter().enumerate() {
@@ -194,6 +231,10 @@ pub fn semaphore_pingpong(ctx: &mut Ctx) -> Result<(), String> {
         Ok(())
     })?;
     let (ping, pong, turn) = &*shared;
+    // The thread sleeps in the kernel on the empty semaphore.
+    if let Err(e) = wait_queued(ping.futex_word_addr() as usize, 1, true) {
+        ctx.fail(format!("acquire of an empty semaphore does not sleep: {e}"));
+    }
     for i in 0..N {
         let t = turn.load(SeqCst);
         if t != 2 * i {
@@ -309,10 +350,24 @@ pub fn rwlock_readers_writers(ctx: &mut Ctx) -> Result<(), String> {
     ctx.check(l.0.try_write().is_none(), || {
         String::from("try_write succeeded under a reader")
     });
+    // The writer sleeps in the kernel; a new reader queues behind it and sleeps too.
+    let (rword, wword) = l.0.raw().futex_word_addrs();
+    if let Err(e) = wait_queued(wword as usize, 1, true) {
+        ctx.fail(format!("waiting writer not asleep: {e}"));
+    }
+    let s = l.clone();
+    let late_reader = spawn(move || *s.0.read())?;
+    if let Err(e) = wait_queued(rword as usize, 1, true) {
+        ctx.fail(format!("reader behind a waiting writer not asleep: {e}"));
+    }
     drop(rg);
     w.join();
+    let seen = late_reader.join();
     ctx.check(l.1.load(SeqCst) && *l.0.read() == 1, || {
         String::from("the writer never got in")
+    });
+    ctx.check(seen == 1, || {
+        String::from("the reader that came after the waiting writer got in before it")
     });
 
     // 3. Mixed load: writers exclusive, readers never see a half-done update.
@@ -394,6 +449,11 @@ pub fn barrier_rounds(ctx: &mut Ctx) -> Result<(), String> {
             let s = st.clone();
             spawn(move || -> Result<(), String> {
                 let (b, arrived, leaders) = &*s;
+                // The others sleep in the kernel until the last one arrives.
+                if t == 0 {
+                    wait_queued(b.futex_word_addr() as usize, n - 1, true)
+                        .map_err(|e| format!("threads waiting at the barrier not asleep: {e}"))?;
+                }
                 for r in 0..ROUNDS {
                     // Some threads dawdle so that the others really wait.
                     if (r + t) % 7 == 0 {
@@ -730,5 +790,57 @@ pub fn sync_uncontended_no_syscall(ctx: &mut Ctx) -> Result<(), String> {
         *m.lock() == 1000 && *rw.read() == 1000 && *spin.lock() == 1000,
         || String::from("counts wrong"),
     );
+    Ok(())
+}
+
+pub fn sync_try_lock(ctx: &mut Ctx) -> Result<(), String> {
+    // A failed try must leave the holder's lock alone.
+    let m = Mutex::new(0u32);
+    let g = m.lock();
+    ctx.check(m.try_lock().is_none(), || {
+        String::from("Mutex::try_lock of a held mutex succeeded")
+    });
+    ctx.check(m.try_lock().is_none() && m.raw().is_locked(), || {
+        String::from("a failed Mutex::try_lock released the holder's lock")
+    });
+    drop(g);
+    ctx.check(m.try_lock().is_some() && !m.raw().is_locked(), || {
+        String::from("Mutex::try_lock of a free mutex failed or kept it locked")
+    });
+
+    let s = SpinLock::new(0u32);
+    let g = s.lock();
+    ctx.check(
+        s.try_lock().is_none() && s.try_lock().is_none() && s.is_locked(),
+        || String::from("a failed SpinLock::try_lock released the holder's lock"),
+    );
+    drop(g);
+
+    let rw = RwLock::new(0u32);
+    let w = rw.write();
+    ctx.check(rw.try_read().is_none() && rw.try_write().is_none(), || {
+        String::from("try_read/try_write of a write-locked RwLock succeeded")
+    });
+    ctx.check(
+        rw.raw().is_write_locked() && rw.try_read().is_none(),
+        || String::from("a failed try released the writer's lock"),
+    );
+    drop(w);
+    let r1 = rw.read();
+    let r2 = rw.try_read();
+    ctx.check(r2.is_some() && rw.try_write().is_none(), || {
+        String::from("RwLock: second reader refused or writer admitted")
+    });
+    ctx.check(rw.raw().readers() == 2, || {
+        format!(
+            "{} readers after a failed try_write, expected 2",
+            rw.raw().readers()
+        )
+    });
+    drop(r2);
+    drop(r1);
+    ctx.check(rw.try_write().is_some() && rw.raw().readers() == 0, || {
+        String::from("RwLock not free after the readers left")
+    });
     Ok(())
 }
