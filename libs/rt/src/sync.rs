@@ -111,7 +111,9 @@ impl<T: ?Sized> Mutex<T> {
 
     /// Locks if free.
     pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
-        self.raw.try_lock().then_some(MutexGuard { m: self })
+        // `then`, not `then_some`: a guard built eagerly would unlock (on drop) a lock
+        // another thread holds.
+        self.raw.try_lock().then(|| MutexGuard { m: self })
     }
 }
 
