@@ -183,6 +183,22 @@ fn free_bytes() -> Result<u64, String> {
     Ok(s.freeram * (s.mem_unit.max(1) as u64))
 }
 
+/// Free memory once it has stopped moving (memory of processes that just exited
+/// may still be on its way back): two readings 20 ms apart within 64 KiB, or the
+/// last reading after about 2 s.
+fn settled_free_bytes() -> Result<u64, String> {
+    let mut last = free_bytes()?;
+    for _ in 0..100 {
+        weft_rt::time::sleep(Duration::from_millis(20));
+        let now = free_bytes()?;
+        if now.abs_diff(last) < 64 * 1024 {
+            return Ok(now);
+        }
+        last = now;
+    }
+    Ok(last)
+}
+
 pub fn user_frames_return(ctx: &mut Ctx) -> Result<(), String> {
     if skip_on_linux(ctx) {
         return Ok(());
@@ -207,7 +223,7 @@ pub fn user_frames_return(ctx: &mut Ctx) -> Result<(), String> {
     for _ in 0..5 {
         run_child(child, Duration::from_secs(30))?;
     }
-    let before = free_bytes()?;
+    let before = settled_free_bytes()?;
     // The counter is real: a child holding 8 MiB lowers it.
     let w = shared_words(2)?;
     let pid = fork_child(move || {
