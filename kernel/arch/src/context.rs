@@ -71,9 +71,34 @@ impl Context {
         a: usize,
         b: usize,
     ) -> Context {
-        let top = stack.top();
-        // SAFETY: `StackMemory` guarantees `top` is the aligned top of writable,
-        // exclusively owned stack memory, and this context now owns it.
+        Context::with_reserve(stack, 0, entry, a, b)
+    }
+
+    /// A new context for a user thread: like [`Context::new`], but the top of the
+    /// stack is kept free for the user register frame that
+    /// [`crate::syscall::enter_user_with`] places there (and that every later entry
+    /// from user mode builds at the same spot). It gets a user FPU state.
+    pub fn new_user(
+        stack: Box<dyn StackMemory>,
+        entry: extern "C" fn(usize, usize) -> !,
+        a: usize,
+        b: usize,
+    ) -> Context {
+        let reserve = core::mem::size_of::<crate::trap::TrapFrame>() as u64;
+        Context::with_reserve(stack, reserve, entry, a, b).with_fpu()
+    }
+
+    fn with_reserve(
+        stack: Box<dyn StackMemory>,
+        reserve: u64,
+        entry: extern "C" fn(usize, usize) -> !,
+        a: usize,
+        b: usize,
+    ) -> Context {
+        let top = (stack.top() - reserve) & !15;
+        // SAFETY: `StackMemory` guarantees the stack's top is the aligned top of
+        // writable, exclusively owned memory, which this context now owns; the
+        // initial kernel frames go below the `reserve` bytes kept free at the top.
         let rsp = unsafe { crate::switch::init_stack(top, entry, a, b) };
         Context {
             rsp: AtomicU64::new(rsp),
@@ -86,30 +111,25 @@ impl Context {
         }
     }
 
-    /// A new context for a user thread: like [`Context::new`], but the top of the
-    /// stack is kept free for the user register frame that
-    /// [`crate::syscall::enter_user_with`] places there (and that every later entry
-    /// from user mode builds at the same spot).
-    pub fn new_user(
-        stack: Box<dyn StackMemory>,
-        entry: extern "C" fn(usize, usize) -> !,
-        a: usize,
-        b: usize,
-    ) -> Context {
-        let top = stack.top();
-        let reserve = core::mem::size_of::<crate::trap::TrapFrame>() as u64;
-        // SAFETY: as in `new`; the initial kernel frames go below the reserved slot.
-        let rsp = unsafe { crate::switch::init_stack((top - reserve) & !15, entry, a, b) };
-        Context {
-            rsp: AtomicU64::new(rsp),
-            resumable: AtomicBool::new(true),
-            running_on: AtomicUsize::new(NOT_RUNNING),
-            fs_base: AtomicU64::new(0),
-            gs_base: AtomicU64::new(0),
-            stack: Some(stack),
-            fpu: None,
+    /// Puts the running thread's user FPU/SSE/AVX registers back to their initial
+    /// state (execve). Call only on the context running on this CPU.
+    pub fn reset_user_fpu(&self) {
+        if self.fpu.is_none() {
+            return;
         }
-        .with_fpu()
+        assert_eq!(
+            self.running_on.load(Ordering::Acquire),
+            percpu::cpu_id(),
+            "reset_user_fpu on a context that is not running here"
+        );
+        let mut init = Box::new(FpuArea([0; 4096]));
+        crate::switch::fpu_init_area(&mut init.0);
+        let _irq = crate::cpu::IrqGuard::new();
+        // SAFETY: `init` is a valid image (XSAVE header zero: every component in its
+        // initial state; FCW and MXCSR set) and 64-byte aligned; the registers belong
+        // to this running context, whose own save area is rewritten at its next
+        // switch-out.
+        unsafe { crate::switch::fpu_restore(init.0.as_ptr()) };
     }
 
     /// Gives this context a user FPU state (initial values as for a new program).

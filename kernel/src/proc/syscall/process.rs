@@ -153,6 +153,7 @@ pub fn execve(path: u64, argv: u64, envp: u64, f: &mut TrapFrame) -> SysResult {
     me_t.ctx.fs_base.store(0, Ordering::Relaxed);
     me_t.ctx.gs_base.store(0, Ordering::Relaxed);
     weft_arch::context::load_user_bases(&me_t.ctx);
+    me_t.ctx.reset_user_fpu();
     let ut = me_t.user.as_ref().unwrap();
     ut.robust_head.store(0, Ordering::Relaxed);
     ut.clear_child_tid.store(0, Ordering::Relaxed);
