@@ -125,28 +125,34 @@ pub fn user_wait_status(ctx: &mut Ctx) -> Result<(), String> {
 }
 
 pub fn user_segv_kills(ctx: &mut Ctx) -> Result<(), String> {
-    // SAFETY (all closures): each faults on purpose in a forked child.
+    // SAFETY: faults on purpose, in a forked child.
     expect_signal(ctx, "NULL read", SIGSEGV, || unsafe { peek(0) as i32 });
     expect_signal(ctx, "NULL write", SIGSEGV, || {
+        // SAFETY: faults on purpose, in a forked child.
         unsafe { poke(0, 1) };
         0
     });
+    // SAFETY: faults on purpose, in a forked child.
     expect_signal(ctx, "kernel address read", SIGSEGV, || unsafe {
         peek(KERNEL_ADDR) as i32
     });
+    // SAFETY: faults on purpose, in a forked child.
     expect_signal(ctx, "non-canonical address read", SIGSEGV, || unsafe {
         peek(NONCANONICAL_ADDR) as i32
     });
     expect_signal(ctx, "write to program text", SIGSEGV, || {
+        // SAFETY: faults on purpose, in a forked child.
         unsafe { poke(user_segv_kills as *const () as usize, 0xcc) };
         0
     });
     expect_signal(ctx, "ud2", SIGILL, || {
+        // SAFETY: faults on purpose, in a forked child.
         unsafe { asm!("ud2", options(nomem, nostack)) };
         0
     });
     expect_signal(ctx, "divide by zero", SIGFPE, || {
         let q: u32;
+        // SAFETY: faults on purpose, in a forked child.
         unsafe {
             asm!("xor edx, edx", "div ecx", inout("eax") 1u32 => q, in("ecx") 0u32,
                 out("edx") _, options(nomem, nostack))
@@ -154,10 +160,12 @@ pub fn user_segv_kills(ctx: &mut Ctx) -> Result<(), String> {
         q as i32
     });
     expect_signal(ctx, "hlt (privileged)", SIGSEGV, || {
+        // SAFETY: faults on purpose, in a forked child.
         unsafe { asm!("hlt", options(nomem, nostack)) };
         0
     });
     expect_signal(ctx, "int3", SIGTRAP, || {
+        // SAFETY: faults on purpose, in a forked child.
         unsafe { asm!("int3", options(nomem, nostack)) };
         0
     });
