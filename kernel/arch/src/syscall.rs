@@ -21,6 +21,7 @@ const RFLAGS_IF: u64 = 1 << 9;
 const RFLAGS_FIXED: u64 = 1 << 1;
 
 core::arch::global_asm!(
+    concat!(
     r#"
     .section .text.weft_syscall, "ax"
     .global weft_syscall_entry
@@ -36,43 +37,17 @@ weft_syscall_entry:
     push rcx
     push 0
     push {vector}
-    push rax
-    push rbx
-    push rcx
-    push rdx
-    push rsi
-    push rdi
-    push rbp
-    push r8
-    push r9
-    push r10
-    push r11
-    push r12
-    push r13
-    push r14
-    push r15
-    mov rdi, rsp
+"#,
+    crate::push_gprs!(),
+    r#"    mov rdi, rsp
     cld
     call weft_syscall_dispatch
     cli
     test al, al
     jz 1f
-    pop r15
-    pop r14
-    pop r13
-    pop r12
-    pop r11
-    pop r10
-    pop r9
-    pop r8
-    pop rbp
-    pop rdi
-    pop rsi
-    pop rdx
-    pop rcx
-    pop rbx
-    pop rax
-    add rsp, 16
+"#,
+    crate::pop_gprs!(),
+    r#"    add rsp, 16
     mov rcx, [rsp]
     mov r11, [rsp + 16]
     mov rsp, [rsp + 24]
@@ -87,7 +62,8 @@ weft_enter_user:
     cli
     mov rsp, rdi
     jmp weft_trap_return
-"#,
+"#
+    ),
     user_rsp = const crate::percpu::OFF_USER_RSP,
     kstack = const crate::percpu::OFF_KERNEL_STACK_TOP,
     user_ds = const USER_DS as u64,

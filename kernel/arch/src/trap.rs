@@ -13,6 +13,25 @@ use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use crate::gdt;
 use crate::vectors;
 
+/// Pushes the fifteen general-purpose registers in [`TrapFrame`] order (rax first,
+/// so r15 ends up lowest). Shared by the trap and system call entry paths.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! push_gprs {
+    () => {
+        "push rax\npush rbx\npush rcx\npush rdx\npush rsi\npush rdi\npush rbp\npush r8\npush r9\npush r10\npush r11\npush r12\npush r13\npush r14\npush r15\n"
+    };
+}
+
+/// Pops what [`push_gprs`] pushed.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! pop_gprs {
+    () => {
+        "pop r15\npop r14\npop r13\npop r12\npop r11\npop r10\npop r9\npop r8\npop rbp\npop rdi\npop rsi\npop rdx\npop rcx\npop rbx\npop rax\n"
+    };
+}
+
 /// Registers saved on entry, in the order the stubs push them (lowest address first).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
@@ -48,7 +67,7 @@ impl TrapFrame {
     }
 }
 
-core::arch::global_asm!(
+core::arch::global_asm!(concat!(
     r#"
     .section .text.weft_trap, "ax"
     .global weft_trap_stubs
@@ -76,42 +95,16 @@ weft_trap_common:
     jz 1f
     swapgs
 1:
-    push rax
-    push rbx
-    push rcx
-    push rdx
-    push rsi
-    push rdi
-    push rbp
-    push r8
-    push r9
-    push r10
-    push r11
-    push r12
-    push r13
-    push r14
-    push r15
-    mov rdi, rsp
+"#,
+    crate::push_gprs!(),
+    r#"    mov rdi, rsp
     cld
     call weft_trap_dispatch
     .global weft_trap_return
 weft_trap_return:
-    pop r15
-    pop r14
-    pop r13
-    pop r12
-    pop r11
-    pop r10
-    pop r9
-    pop r8
-    pop rbp
-    pop rdi
-    pop rsi
-    pop rdx
-    pop rcx
-    pop rbx
-    pop rax
-    add rsp, 16
+"#,
+    crate::pop_gprs!(),
+    r#"    add rsp, 16
     test byte ptr [rsp + 8], 3
     jz 2f
     swapgs
@@ -120,22 +113,9 @@ weft_trap_return:
 
     .p2align 4
 weft_trap_paranoid:
-    push rax
-    push rbx
-    push rcx
-    push rdx
-    push rsi
-    push rdi
-    push rbp
-    push r8
-    push r9
-    push r10
-    push r11
-    push r12
-    push r13
-    push r14
-    push r15
-    xor ebx, ebx
+"#,
+    crate::push_gprs!(),
+    r#"    xor ebx, ebx
     mov ecx, 0xc0000101
     rdmsr
     test edx, edx
@@ -150,25 +130,12 @@ weft_trap_paranoid:
     jz 4f
     swapgs
 4:
-    pop r15
-    pop r14
-    pop r13
-    pop r12
-    pop r11
-    pop r10
-    pop r9
-    pop r8
-    pop rbp
-    pop rdi
-    pop rsi
-    pop rdx
-    pop rcx
-    pop rbx
-    pop rax
-    add rsp, 16
+"#,
+    crate::pop_gprs!(),
+    r#"    add rsp, 16
     iretq
 "#
-);
+));
 
 unsafe extern "C" {
     fn weft_trap_stubs();
