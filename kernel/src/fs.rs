@@ -173,7 +173,15 @@ pub fn open_console_fds(files: &FdTable) -> Result<(), Errno> {
 
 /// Looks up a regular file to execute or read (EACCES for a directory).
 pub fn lookup_file(path: &[u8]) -> Result<Arc<weft_vfs::Inode>, Errno> {
-    let inode = vfs().lookup(&vfs().root(), path, true)?;
+    lookup_file_at(&vfs().root(), path)
+}
+
+/// [`lookup_file`] with relative paths resolved from `base`.
+pub fn lookup_file_at(
+    base: &Arc<weft_vfs::Inode>,
+    path: &[u8],
+) -> Result<Arc<weft_vfs::Inode>, Errno> {
+    let inode = vfs().lookup(base, path, true)?;
     if inode.is_dir() {
         return Err(Errno::EACCES);
     }

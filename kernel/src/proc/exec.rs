@@ -22,12 +22,14 @@ pub struct Loaded {
 
 /// Loads `path` with `argv`/`envp` into a new address space. Nothing of the caller
 /// changes; errors (ENOENT, EACCES, ENOEXEC, E2BIG, ENOMEM...) leave it intact.
+/// A relative `path` is resolved from `cwd`.
 pub fn prepare<A: AsRef<[u8]>, E: AsRef<[u8]>>(
+    cwd: &alloc::sync::Arc<weft_vfs::Inode>,
     path: &[u8],
     argv: &[A],
     envp: &[E],
 ) -> Result<Loaded, Errno> {
-    let inode = crate::fs::lookup_file(path)?;
+    let inode = crate::fs::lookup_file_at(cwd, path)?;
     // Parse and copy straight from the file's bytes (no heap copy of the program).
     inode.with_contents(|file| load_image(file, path, argv, envp))?
 }
@@ -76,7 +78,7 @@ pub fn load<A: AsRef<[u8]>, E: AsRef<[u8]>>(
     argv: &[A],
     envp: &[E],
 ) -> Result<Loaded, Errno> {
-    let l = prepare(path.as_bytes(), argv, envp)?;
+    let l = prepare(&p.cwd(), path.as_bytes(), argv, envp)?;
     drop(p.set_aspace(Some(l.aspace.clone())));
     *p.name.lock() = basename(path.as_bytes());
     Ok(l)

@@ -59,6 +59,8 @@ pub struct Process {
     /// Only locked with interrupts disabled (the context switch reads it).
     aspace: Mutex<Option<Arc<AddressSpace>>>,
     pub files: RwLock<Arc<FdTable>>,
+    /// Current working directory (shared by the threads of the process; fork copies it).
+    pub cwd: Mutex<Arc<weft_vfs::Inode>>,
     pub state: Mutex<ProcState>,
     /// Set once the group is going away (exit_group, fatal signal, exec of another
     /// thread); every thread exits at its next return to user mode.
@@ -96,6 +98,9 @@ impl Process {
             joinable: Mutex::new(BTreeMap::new()),
             aspace: Mutex::new(Some(aspace)),
             files: RwLock::new(files),
+            cwd: Mutex::new(
+                parent.map_or_else(|| crate::fs::vfs().root(), |p| p.cwd.lock().clone()),
+            ),
             state: Mutex::new(ProcState::Running),
             exiting: AtomicBool::new(false),
             exit_status: AtomicU32::new(0),
@@ -125,6 +130,11 @@ impl Process {
     pub fn set_aspace(&self, new: Option<Arc<AddressSpace>>) -> Option<Arc<AddressSpace>> {
         let _irq = weft_arch::cpu::IrqGuard::new();
         core::mem::replace(&mut *self.aspace.lock(), new)
+    }
+
+    /// The current working directory.
+    pub fn cwd(&self) -> Arc<weft_vfs::Inode> {
+        self.cwd.lock().clone()
     }
 
     /// The descriptor table.

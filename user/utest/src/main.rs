@@ -53,6 +53,7 @@ const TESTS: &[Test] = tests![
     t_basic::user_hello,
     t_basic::user_efault,
     t_basic::user_bad_elf,
+    t_basic::user_cwd_paths,
     t_mm::user_mmap_semantics,
     t_mm::user_cow_fork,
     t_mm::user_shared_anon,

@@ -429,3 +429,104 @@ pub fn user_bad_elf(ctx: &mut Ctx) -> Result<(), String> {
     });
     Ok(())
 }
+
+/// Raw path call returning the kernel's result (`path` must end with a NUL).
+fn path_call(nr: usize, path: &[u8]) -> Result<usize, weft_rt::Errno> {
+    // SAFETY: `path` is a NUL-terminated buffer that outlives the call.
+    weft_rt::syscall::ret(unsafe { weft_rt::syscall::syscall2(nr, path.as_ptr() as usize, 0o755) })
+}
+
+/// The current directory as the kernel reports it.
+fn cwd() -> Result<alloc::vec::Vec<u8>, String> {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is writable for its whole length.
+    let n = weft_rt::syscall::ret(unsafe {
+        weft_rt::syscall::syscall2(
+            weft_rt::abi::nr::GETCWD,
+            buf.as_mut_ptr() as usize,
+            buf.len(),
+        )
+    })
+    .label("getcwd")?;
+    Ok(buf[..n.saturating_sub(1)].to_vec())
+}
+
+/// chdir/fchdir, getcwd, relative opens, rename, rmdir and unlink against the
+/// working directory.
+pub fn user_cwd_paths(ctx: &mut Ctx) -> Result<(), String> {
+    let dir = alloc::format!("/utest-cwd-{}\0", sys::getpid());
+    let dir_b = dir.as_bytes();
+    path_call(nr::MKDIR, dir_b).label("mkdir")?;
+    let start = cwd()?;
+    path_call(nr::CHDIR, dir_b).label("chdir")?;
+    let here = cwd()?;
+    ctx.check(here == dir_b[..dir_b.len() - 1], || {
+        alloc::format!("getcwd after chdir: {:?}", String::from_utf8_lossy(&here))
+    });
+    // A relative create lands in the new working directory.
+    let fd = sys::openat(
+        AT_FDCWD,
+        c"f",
+        weft_rt::abi::fcntl::O_CREAT | weft_rt::abi::fcntl::O_WRONLY,
+        0o644,
+    )
+    .label("openat(relative, O_CREAT)")?;
+    sys::close(fd).label("close")?;
+    let abs = alloc::format!("{}/f\0", &dir[..dir.len() - 1]);
+    let abs_g = alloc::format!("{}/g\0", &dir[..dir.len() - 1]);
+    // `p` ends with its NUL.
+    let exists = |p: &str| -> bool {
+        match core::ffi::CStr::from_bytes_with_nul(p.as_bytes()) {
+            Ok(c) => sys::openat(AT_FDCWD, c, O_RDONLY, 0)
+                .map(sys::close)
+                .is_ok(),
+            Err(_) => false,
+        }
+    };
+    ctx.check(exists(&abs), || {
+        String::from("relative create did not make <dir>/f")
+    });
+    // SAFETY: both names are NUL-terminated literals.
+    let r = weft_rt::syscall::ret(unsafe {
+        weft_rt::syscall::syscall2(nr::RENAME, c"f".as_ptr() as usize, c"g".as_ptr() as usize)
+    });
+    ctx.check(r.is_ok(), || alloc::format!("rename(f, g): {r:?}"));
+    ctx.check(exists(&abs_g) && !exists(&abs), || {
+        String::from("rename did not move f to g")
+    });
+    let r = path_call(nr::RMDIR, dir_b);
+    ctx.check(r == Err(weft_rt::Errno::ENOTEMPTY), || {
+        alloc::format!("rmdir of a non-empty dir: {r:?}")
+    });
+    path_call(nr::UNLINK, b"g\0").label("unlink(g)")?;
+    path_call(nr::CHDIR, b"..\0").label("chdir(..)")?;
+    let back = cwd()?;
+    ctx.check(back == start || back == b"/", || {
+        alloc::format!(
+            "getcwd after chdir(..): {:?}",
+            String::from_utf8_lossy(&back)
+        )
+    });
+    path_call(nr::RMDIR, dir_b).label("rmdir")?;
+    let r = path_call(nr::CHDIR, dir_b);
+    ctx.check(r == Err(weft_rt::Errno::ENOENT), || {
+        alloc::format!("chdir into a removed dir: {r:?}")
+    });
+    let file = alloc::format!("/utest-cwd-file-{}\0", sys::getpid());
+    let c =
+        core::ffi::CStr::from_bytes_with_nul(file.as_bytes()).map_err(|_| String::from("path"))?;
+    let fd = sys::openat(
+        AT_FDCWD,
+        c,
+        weft_rt::abi::fcntl::O_CREAT | weft_rt::abi::fcntl::O_WRONLY,
+        0o644,
+    )
+    .label("create a file")?;
+    sys::close(fd).label("close")?;
+    let r = path_call(nr::CHDIR, file.as_bytes());
+    ctx.check(r == Err(weft_rt::Errno::ENOTDIR), || {
+        alloc::format!("chdir to a file: {r:?}")
+    });
+    path_call(nr::UNLINK, file.as_bytes()).label("unlink the file")?;
+    Ok(())
+}

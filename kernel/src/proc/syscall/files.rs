@@ -22,7 +22,7 @@ fn file(fd: u64) -> Result<Arc<File>, Errno> {
 
 fn base_dir(dirfd: u64) -> Result<Arc<Inode>, Errno> {
     if dirfd as i32 == AT_FDCWD {
-        return Ok(vfs().root());
+        return Ok(me().1.cwd());
     }
     let f = file(dirfd)?;
     let ino = f.inode().cloned().ok_or(Errno::ENOTDIR)?;
@@ -163,7 +163,7 @@ pub fn fstat(fd: u64, buf: u64) -> SysResult {
 
 pub fn stat(path: u64, buf: u64, follow: bool) -> SysResult {
     let path = read_cstr(path, PATH_MAX)?;
-    let st = vfs().stat(&vfs().root(), &path, follow)?;
+    let st = vfs().stat(&me().1.cwd(), &path, follow)?;
     put_stat(buf, &st).map(|_| 0)
 }
 
@@ -233,7 +233,7 @@ pub fn ioctl(fd: u64, cmd: u64, arg: u64) -> SysResult {
 }
 
 pub fn getcwd(buf: u64, size: u64) -> SysResult {
-    let cwd = vfs().getcwd(&vfs().root())?;
+    let cwd = vfs().getcwd(&me().1.cwd())?;
     if (size as usize) < cwd.len() + 1 {
         return Err(Errno::ERANGE);
     }
@@ -245,10 +245,40 @@ pub fn getcwd(buf: u64, size: u64) -> SysResult {
 
 pub fn mkdir(path: u64, mode: u64) -> SysResult {
     let path = read_cstr(path, PATH_MAX)?;
-    vfs().mkdir(&vfs().root(), &path, mode as u32).map(|_| 0)
+    vfs().mkdir(&me().1.cwd(), &path, mode as u32).map(|_| 0)
 }
 
 pub fn unlink(path: u64) -> SysResult {
     let path = read_cstr(path, PATH_MAX)?;
-    vfs().unlink(&vfs().root(), &path).map(|_| 0)
+    vfs().unlink(&me().1.cwd(), &path).map(|_| 0)
+}
+
+pub fn rmdir(path: u64) -> SysResult {
+    let path = read_cstr(path, PATH_MAX)?;
+    vfs().rmdir(&me().1.cwd(), &path).map(|_| 0)
+}
+
+pub fn rename(old: u64, new: u64) -> SysResult {
+    let old = read_cstr(old, PATH_MAX)?;
+    let new = read_cstr(new, PATH_MAX)?;
+    let cwd = me().1.cwd();
+    vfs().rename(&cwd, &old, &cwd, &new).map(|_| 0)
+}
+
+pub fn chdir(path: u64) -> SysResult {
+    let path = read_cstr(path, PATH_MAX)?;
+    let (_, p) = me();
+    let dir = vfs().lookup_dir(&p.cwd(), &path)?;
+    *p.cwd.lock() = dir;
+    Ok(0)
+}
+
+pub fn fchdir(fd: u64) -> SysResult {
+    let f = file(fd)?;
+    let dir = f.inode().cloned().ok_or(Errno::ENOTDIR)?;
+    if !dir.is_dir() {
+        return Err(Errno::ENOTDIR);
+    }
+    *me().1.cwd.lock() = dir;
+    Ok(0)
 }

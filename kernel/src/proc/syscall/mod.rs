@@ -101,6 +101,10 @@ fn dispatch(nr: usize, a: [u64; 6], f: &mut TrapFrame) -> SysResult {
         nr::GETCWD => files::getcwd(a[0], a[1]),
         nr::MKDIR => files::mkdir(a[0], a[1]),
         nr::UNLINK => files::unlink(a[0]),
+        nr::RMDIR => files::rmdir(a[0]),
+        nr::RENAME => files::rename(a[0], a[1]),
+        nr::CHDIR => files::chdir(a[0]),
+        nr::FCHDIR => files::fchdir(a[0]),
         // Memory.
         nr::MMAP => memory::mmap(a[0], a[1], a[2], a[3], a[4], a[5]),
         nr::MUNMAP => memory::munmap(a[0], a[1]),

@@ -135,7 +135,7 @@ pub fn execve(path: u64, argv: u64, envp: u64, f: &mut TrapFrame) -> SysResult {
     let path = read_cstr(path, 4096)?;
     let argv = read_str_array(argv, 4096)?;
     let envp = read_str_array(envp, 4096)?;
-    let loaded = exec::prepare(&path, &argv, &envp)?;
+    let loaded = exec::prepare(&me().1.cwd(), &path, &argv, &envp)?;
     // Point of no return: the other threads go, then the new image comes in.
     let (me_t, p) = me();
     uthread::kill_others(&p, &me_t);
