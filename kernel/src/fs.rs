@@ -3,7 +3,6 @@
 
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
-use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
 
 use spin::{Mutex, Once};
@@ -186,9 +185,4 @@ pub fn lookup_file_at(
         return Err(Errno::EACCES);
     }
     Ok(inode)
-}
-
-/// Reads a whole regular file.
-pub fn read_file(path: &[u8]) -> Result<Vec<u8>, Errno> {
-    lookup_file(path)?.contents()
 }

@@ -179,7 +179,7 @@ fn kmain_thread() -> u64 {
     } else if ktest::bench_requested(cmd) {
         ktest::bench::run();
         // Then the user-space benchmarks, if the initramfs has them.
-        if fs::read_file(b"/bin/ubench").is_err() {
+        if fs::lookup_file(b"/bin/ubench").is_err() {
             shutdown(true);
         }
         init_args.extend(["--run", "/bin/ubench"].map(alloc::string::String::from));
@@ -241,6 +241,7 @@ pub fn debug_dump() {
         proc::process_count(),
         task::live_threads()
     );
+    kprintln!("trap: {} spurious interrupts", trap::spurious_count());
 }
 
 /// Ends the run: reports, then asks QEMU to exit (success or failure).

@@ -165,18 +165,6 @@ fn ns_to_timer_count(ns: u64) -> u32 {
     c.clamp(1, u32::MAX as u64) as u32
 }
 
-/// Arms a periodic timer interrupt every `period_ns`.
-pub fn timer_periodic(period_ns: u64) {
-    let count = ns_to_timer_count(period_ns);
-    // SAFETY: programs this CPU's timer; the TIMER vector has a handler.
-    with_lapic(|l| unsafe {
-        l.set_timer_initial(0);
-        l.set_timer_mode(TimerMode::Periodic);
-        l.set_timer_divide(TimerDivide::Div16);
-        l.set_timer_initial(count);
-    });
-}
-
 /// Arms a single timer interrupt at monotonic time `deadline_ns` (TSC-deadline mode
 /// where the CPU has it, a one-shot countdown otherwise).
 pub fn timer_oneshot_at(deadline_ns: u64) {

@@ -149,11 +149,6 @@ pub fn cpu_id() -> usize {
     id as usize
 }
 
-/// Finds the dense index for a local APIC id.
-pub fn cpu_for_lapic(lapic_id: u32) -> Option<usize> {
-    (0..cpu_count()).find(|&c| CPUS[c].lapic_id() == lapic_id)
-}
-
 /// Records the thread that runs next on this CPU (called by the scheduler, with
 /// interrupts disabled, just before switching to it). `None` for the idle context.
 pub fn set_current<T: Send + Sync + 'static>(t: Option<&alloc::sync::Arc<T>>) {
