@@ -3,12 +3,10 @@
 
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
-use core::sync::atomic::Ordering;
 
 use spin::{Mutex, Once};
 use weft_abi::Errno;
 use weft_arch::{cpu, kprintln};
-use weft_sched::Intent;
 use weft_vfs::{CharDevice, FdTable, Vfs, WOULD_BLOCK};
 
 use crate::task::{self, KernelPlatform, Thread};
@@ -35,31 +33,19 @@ impl KWaitQueue {
     }
 }
 
-/// Whether the current thread has been told to exit (its waits end with EINTR).
+/// Whether the current thread's sleep must end (a signal to take, or it must exit).
 pub fn interrupted() -> bool {
-    task::current().is_some_and(|t| {
-        t.user.as_ref().is_some_and(|u| {
-            u.kill.load(Ordering::Acquire) || u.process.exiting.load(Ordering::Acquire)
-        })
-    })
+    crate::proc::signal::interrupted()
 }
 
 impl weft_vfs::WaitQueue for KWaitQueue {
+    /// Sleeps until `ready()`; a signal ends the wait with ERESTARTSYS (EINTR, or
+    /// a restart under SA_RESTART, on the way back to user mode).
     fn wait_until(&self, ready: &mut dyn FnMut() -> bool) -> Result<(), Errno> {
-        let me = task::current().ok_or(Errno::EINVAL)?;
-        loop {
-            self.wq.prepare_to_wait(&me);
-            if ready() {
-                break;
-            }
-            if interrupted() {
-                self.wq.finish_wait(&me);
-                return Err(Errno::EINTR);
-            }
-            task::schedule(Intent::Sleep);
+        match crate::proc::signal::wait_event(Some(&self.wq), None, ready) {
+            crate::task::WaitResult::Interrupted => Err(Errno::ERESTARTSYS),
+            _ => Ok(()),
         }
-        self.wq.finish_wait(&me);
-        Ok(())
     }
 
     fn wake_all(&self) {

@@ -18,7 +18,6 @@ use weft_arch::cpu::IrqGuard;
 use weft_futex::syscall::{FutexCmd, Timeout, check_timespec, check_uaddr, decode};
 use weft_futex::{Fault, FutexKey, FutexTable, UserMem, WaitOutcome};
 use weft_mm::user::{AddressSpace, USER_LIMIT, nofault};
-use weft_sched::{Intent, Schedulable};
 
 use crate::proc::Process;
 use crate::task::{self, Thread};
@@ -145,19 +144,11 @@ pub fn sys_futex(
                     })
                 }
             };
-            let token = {
-                let _irq = IrqGuard::new();
-                table().wait_prepare(&mem, key1, uaddr, expected, bitset, me.clone())?
-            };
-            let outcome = sleep_on(&me, deadline, || token.is_woken());
-            let result = {
-                let _irq = IrqGuard::new();
-                token.finish(outcome)
-            };
-            result
-                .syscall_result(deadline.is_some())
-                .map(|v| v as u64)
-                .map_err(restart_to_eintr)
+            wait(&me, &mem, key1, uaddr, expected, bitset, deadline).inspect_err(|&e| {
+                if e == Errno::ERESTART_RESTARTBLOCK {
+                    save_restart(&me, uaddr, op, expected, deadline.unwrap_or(0), bitset);
+                }
+            })
         }
         FutexCmd::Wake { nr, bitset } => {
             let _irq = IrqGuard::new();
@@ -205,32 +196,62 @@ pub fn sys_futex(
     }
 }
 
-/// Until signal restarts exist, a restartable interruption is EINTR.
-fn restart_to_eintr(e: Errno) -> Errno {
-    if e.is_restart() { Errno::EINTR } else { e }
+/// Queues the current thread on `key` (if the word still holds `expected`) and
+/// sleeps until woken, interrupted (a restart code) or past `deadline`.
+fn wait(
+    me: &Arc<Thread>,
+    mem: &Mem<'_>,
+    key: FutexKey,
+    uaddr: u64,
+    expected: u32,
+    bitset: u32,
+    deadline: Option<u64>,
+) -> Result<u64, Errno> {
+    let token = {
+        let _irq = IrqGuard::new();
+        table().wait_prepare(mem, key, uaddr, expected, bitset, me.clone())?
+    };
+    let outcome = match crate::proc::signal::wait_event(None, deadline, || token.is_woken()) {
+        crate::task::WaitResult::Woken => WaitOutcome::Woken,
+        crate::task::WaitResult::Interrupted => WaitOutcome::Interrupted,
+        crate::task::WaitResult::TimedOut => WaitOutcome::TimedOut,
+    };
+    let result = {
+        let _irq = IrqGuard::new();
+        token.finish(outcome)
+    };
+    result.syscall_result(deadline.is_some()).map(|v| v as u64)
 }
 
-/// Sleeps until `done()` holds, the deadline passes or the thread is told to exit.
-fn sleep_on(me: &Arc<Thread>, deadline: Option<u64>, done: impl Fn() -> bool) -> WaitOutcome {
-    loop {
-        me.sched().prepare_sleep();
-        if done() {
-            me.sched().cancel_sleep();
-            return WaitOutcome::Woken;
+fn save_restart(me: &Arc<Thread>, uaddr: u64, op: u32, val: u32, deadline: u64, bitset: u32) {
+    let _irq = IrqGuard::new();
+    me.user.as_ref().unwrap().sig.lock().restart = Some(crate::proc::signal::RestartBlock::Futex {
+        uaddr,
+        op,
+        val,
+        deadline,
+        bitset,
+    });
+}
+
+/// `restart_syscall` for a timed futex wait: the same wait, to the same deadline.
+pub fn wait_restart(
+    uaddr: u64,
+    op: u32,
+    val: u32,
+    deadline: u64,
+    bitset: u32,
+) -> Result<u64, Errno> {
+    let (me, p) = crate::proc::uthread::me();
+    let aspace = p.aspace().ok_or(Errno::EFAULT)?;
+    let mem = Mem { aspace: &aspace };
+    let private = op & weft_abi::futex::FUTEX_PRIVATE_FLAG != 0;
+    let key = key_for(&aspace, uaddr, private)?;
+    wait(&me, &mem, key, uaddr, val, bitset, Some(deadline)).inspect_err(|&e| {
+        if e == Errno::ERESTART_RESTARTBLOCK {
+            save_restart(&me, uaddr, op, val, deadline, bitset);
         }
-        if crate::fs::interrupted() {
-            me.sched().cancel_sleep();
-            return WaitOutcome::Interrupted;
-        }
-        match deadline {
-            Some(d) if crate::time::monotonic_ns() >= d => {
-                me.sched().cancel_sleep();
-                return WaitOutcome::TimedOut;
-            }
-            Some(d) => task::sleep_prepared_until(d),
-            None => task::schedule(Intent::Sleep),
-        }
-    }
+    })
 }
 
 /// Wakes up to `n` waiters on `addr` in `p` (clear-child-tid at thread exit).

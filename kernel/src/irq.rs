@@ -3,7 +3,7 @@
 //! guards) and the exceptions that end a user process with a signal.
 
 use core::sync::atomic::Ordering;
-use weft_abi::signal::{SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGTRAP};
+use weft_abi::signal::{SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGTRAP, SigInfo};
 use weft_arch::trap::{self, TrapFrame};
 use weft_arch::{cpu, kprintln, percpu, vectors};
 
@@ -62,15 +62,34 @@ fn signal_for(vector: u64) -> u32 {
     }
 }
 
-/// Ends the current user process as killed by `sig` (no handlers exist yet).
-fn kill_current_process(sig: u32) -> ! {
+/// The siginfo of a user-mode exception (Linux's si_code choices).
+fn fault_info(vector: u64, rip: u64) -> SigInfo {
+    use weft_abi::signal::*;
+    let sig = signal_for(vector);
+    let (code, addr) = match vector {
+        0 => (FPE_INTDIV, rip),
+        16 | 19 => (FPE_FLTINV, rip),
+        6 => (ILL_ILLOPN, rip),
+        7 => (ILL_COPROC, rip),
+        17 => (BUS_ADRALN, 0),
+        1 => (TRAP_TRACE, rip),
+        _ => (SI_KERNEL, 0),
+    };
+    SigInfo::fault(sig, code, addr)
+}
+
+/// The current user thread takes `info` for what it just did (the signal is
+/// delivered on the way back to user mode: a handler, or death by it).
+fn user_fault(info: SigInfo) {
     cpu::enable_interrupts();
-    crate::proc::uthread::exit_group(crate::proc::wstatus_signaled(sig as i32))
+    crate::proc::signal::force_fault(info);
+    cpu::disable_interrupts();
 }
 
 fn on_exception(f: &mut TrapFrame) {
     if f.from_user() && crate::proc::uthread::current_user().is_some() {
-        kill_current_process(signal_for(f.vector));
+        user_fault(fault_info(f.vector, f.rip));
+        return;
     }
     if f.vector == 13
         && let Some(resume) = weft_mm::user::fixup_for(f.rip)
@@ -90,13 +109,28 @@ fn on_page_fault(f: &mut TrapFrame) {
         cpu::enable_interrupts();
         let r = p.aspace().map(|a| a.handle_fault(addr, f.error_code));
         cpu::disable_interrupts();
-        match r {
+        use weft_abi::signal::{SEGV_ACCERR, SEGV_MAPERR};
+        use weft_mm::user::FaultError;
+        drop(p);
+        let info = match r {
             Some(Ok(())) => return,
-            _ => {
-                drop(p);
-                kill_current_process(SIGSEGV)
+            Some(Err(FaultError::AccessDenied)) => SigInfo::fault(SIGSEGV, SEGV_ACCERR, addr),
+            Some(Err(FaultError::OutOfMemory)) => {
+                kprintln!(
+                    "mm: out of memory resolving a user fault at {:#x}: SIGKILL",
+                    addr
+                );
+                SigInfo::new(weft_abi::signal::SIGKILL, weft_abi::signal::SI_KERNEL)
             }
+            _ => SigInfo::fault(SIGSEGV, SEGV_MAPERR, addr),
+        };
+        if info.signo as u32 == weft_abi::signal::SIGKILL {
+            let (_, p) = crate::proc::uthread::me();
+            crate::proc::signal::kill_group(&p, weft_abi::signal::SIGKILL);
+            return;
         }
+        user_fault(info);
+        return;
     }
     if let Some(fx) = weft_mm::user::uaccess_fixup(f.rip) {
         if fx.may_resolve

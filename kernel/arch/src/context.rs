@@ -32,6 +32,54 @@ const NOT_RUNNING: usize = usize::MAX;
 #[repr(C, align(64))]
 pub struct FpuArea(pub [u8; 4096]);
 
+/// How this machine saves user FPU state (what a signal frame carries).
+#[derive(Clone, Copy, Debug)]
+pub struct UserFpuFormat {
+    /// XSAVE (standard format) rather than FXSAVE.
+    pub xsave: bool,
+    /// Bytes of one image.
+    pub size: usize,
+    /// Enabled state components (XCR0).
+    pub xfeatures: u64,
+    /// MXCSR bits the CPU accepts.
+    pub mxcsr_mask: u32,
+}
+
+static MXCSR_MASK: AtomicU64 = AtomicU64::new(0);
+
+/// The user FPU save format (XCR0 as `cpu::enable_features` set it).
+pub fn user_fpu_format() -> UserFpuFormat {
+    let f = crate::cpu::features();
+    let mut mask = MXCSR_MASK.load(Ordering::Relaxed) as u32;
+    if mask == 0 {
+        let mut area = Box::new(FpuArea([0; 4096]));
+        // SAFETY: FXSAVE only writes the 512-byte, 16-byte aligned area it is given
+        // (ours, freshly allocated); it does not change any register.
+        unsafe {
+            core::arch::asm!("fxsave64 [{}]", in(reg) area.0.as_mut_ptr(), options(nostack, preserves_flags))
+        };
+        mask = u32::from_le_bytes([area.0[28], area.0[29], area.0[30], area.0[31]]);
+        if mask == 0 {
+            mask = 0xffbf;
+        }
+        MXCSR_MASK.store(mask as u64, Ordering::Relaxed);
+    }
+    UserFpuFormat {
+        xsave: f.xsave,
+        size: if f.xsave {
+            crate::cpu::fpu_state_size()
+        } else {
+            512
+        },
+        xfeatures: if f.xsave {
+            if f.avx { 0b111 } else { 0b011 }
+        } else {
+            0b011
+        },
+        mxcsr_mask: mask,
+    }
+}
+
 /// One thread's execution context.
 pub struct Context {
     /// Saved stack pointer while switched out.
@@ -130,6 +178,51 @@ impl Context {
         // to this running context, whose own save area is rewritten at its next
         // switch-out.
         unsafe { crate::switch::fpu_restore(init.0.as_ptr()) };
+    }
+
+    /// Copies the running thread's current user FPU registers into `out` (the
+    /// layout of [`user_fpu_format`]; zeros for a context without user FPU state).
+    /// Call only on the context running on this CPU.
+    pub fn save_user_fpu(&self, out: &mut [u8]) {
+        let Some(area) = self.fpu.as_ref() else {
+            out.fill(0);
+            return;
+        };
+        self.assert_running_here();
+        let _irq = crate::cpu::IrqGuard::new();
+        // SAFETY: the area is this running context's own 64-byte aligned 4 KiB save
+        // area; with interrupts off no switch-out writes it concurrently, and its
+        // contents are rewritten at the next switch-out anyway.
+        unsafe { crate::switch::fpu_save(area.0.as_ptr() as *mut u8) };
+        let n = out.len().min(area.0.len());
+        out[..n].copy_from_slice(&area.0[..n]);
+    }
+
+    /// Loads `image` into the running thread's user FPU registers. `image` must be
+    /// a valid save image for this CPU (weft-signal's `sanitize_fpu_image` makes
+    /// one from user bytes). Call only on the context running on this CPU.
+    pub fn load_user_fpu(&self, image: &[u8]) {
+        if self.fpu.is_none() {
+            return;
+        }
+        self.assert_running_here();
+        let mut staged = Box::new(FpuArea([0; 4096]));
+        let n = image.len().min(staged.0.len());
+        staged.0[..n].copy_from_slice(&image[..n]);
+        let _irq = crate::cpu::IrqGuard::new();
+        // SAFETY: `staged` is 64-byte aligned and holds an image whose MXCSR and
+        // XSAVE header were checked against this CPU's rules, so XRSTOR/FXRSTOR
+        // accept it; the registers belong to this running context (its own area is
+        // rewritten from them at the next switch-out).
+        unsafe { crate::switch::fpu_restore(staged.0.as_ptr()) };
+    }
+
+    fn assert_running_here(&self) {
+        assert_eq!(
+            self.running_on.load(Ordering::Acquire),
+            percpu::cpu_id(),
+            "user FPU access on a context that is not running here"
+        );
     }
 
     /// Gives this context a user FPU state (initial values as for a new program).

@@ -12,8 +12,15 @@ use crate::cpu::{msr, wrmsr};
 use crate::gdt::{KERNEL_CS, USER_CS, USER_DS};
 use crate::trap::TrapFrame;
 
-/// `TrapFrame::vector` value for frames built by the system call entry.
+/// `TrapFrame::vector` value for frames built by the system call entry. For them,
+/// `TrapFrame::error_code` holds the system call number as it came in (rax is the
+/// result by the time the call returns; a restarted call needs the number).
 pub const SYSCALL_VECTOR: u64 = 0x100;
+
+/// A system call handler sets `TrapFrame::vector` to this when the frame must be
+/// restored exactly, rcx and r11 included (`rt_sigreturn`): the return goes
+/// through `iretq` instead of `sysret`, which overwrites those two.
+pub const IRET_VECTOR: u64 = 0x101;
 
 /// RFLAGS bits user mode may control (CF PF AF ZF SF TF DF OF AC ID and bit 1).
 const USER_RFLAGS: u64 = 0x0004_0dd5 | (1 << 21);
@@ -119,6 +126,7 @@ pub fn sanitize_user_frame(frame: &mut TrapFrame) -> bool {
 
 #[unsafe(no_mangle)]
 extern "C" fn weft_syscall_dispatch(frame: &mut TrapFrame) -> bool {
+    frame.error_code = frame.rax;
     crate::cpu::enable_interrupts();
     let p = HANDLER.load(Ordering::Acquire);
     if p.is_null() {
@@ -135,7 +143,7 @@ extern "C" fn weft_syscall_dispatch(frame: &mut TrapFrame) -> bool {
         // resume at address 0 instead, which faults in user mode (SIGSEGV).
         frame.rip = 0;
     }
-    true
+    frame.vector == SYSCALL_VECTOR
 }
 
 /// Enters user mode with the register state `frame`: copies it into the slot at the

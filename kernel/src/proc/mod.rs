@@ -14,7 +14,9 @@
 //! the scheduler's blocking paths.
 
 pub mod exec;
+pub mod signal;
 pub mod syscall;
+pub mod timers;
 pub mod uthread;
 
 use alloc::collections::BTreeMap;
@@ -76,6 +78,18 @@ pub struct Process {
     pub vfork_done: AtomicBool,
     pub vfork_wq: WaitQueue<Thread, KernelPlatform>,
     pub thread_limit: AtomicUsize,
+    /// Signal actions, shared pending set, group stop (lock order: before any
+    /// thread's `UserThread::sig`).
+    pub sig: Mutex<signal::ProcSignals>,
+    /// Threads of a stopped group wait here for SIGCONT.
+    pub stop_wq: WaitQueue<Thread, KernelPlatform>,
+    /// A stop or continue not yet reported to the parent's wait.
+    pub wait_report: Mutex<Option<signal::WaitReport>>,
+    /// Process group and session ids.
+    pub pgid: AtomicU32,
+    pub sid: AtomicU32,
+    /// Signal sent to the parent when this process ends (clone's low byte; SIGCHLD).
+    pub exit_signal: AtomicU32,
 }
 
 static PROCESSES: Mutex<BTreeMap<u32, Weak<Process>>> = Mutex::new(BTreeMap::new());
@@ -111,6 +125,14 @@ impl Process {
             vfork_done: AtomicBool::new(false),
             vfork_wq: WaitQueue::new(),
             thread_limit: AtomicUsize::new(THREAD_LIMIT),
+            sig: Mutex::new(signal::ProcSignals::new(
+                parent.map_or_else(weft_signal::Actions::new, |p| signal::fork_actions(p)),
+            )),
+            stop_wq: WaitQueue::new(),
+            wait_report: Mutex::new(None),
+            pgid: AtomicU32::new(parent.map_or(pid, |p| p.pgid.load(Ordering::Relaxed))),
+            sid: AtomicU32::new(parent.map_or(pid, |p| p.sid.load(Ordering::Relaxed))),
+            exit_signal: AtomicU32::new(weft_abi::signal::SIGCHLD),
         });
         PROCESSES.lock().insert(pid, Arc::downgrade(&p));
         if let Some(parent) = parent {
@@ -164,6 +186,15 @@ pub fn find(pid: u32) -> Option<Arc<Process>> {
     PROCESSES.lock().get(&pid)?.upgrade()
 }
 
+/// Every live process (zombies included).
+pub fn all() -> Vec<Arc<Process>> {
+    PROCESSES
+        .lock()
+        .values()
+        .filter_map(Weak::upgrade)
+        .collect()
+}
+
 /// The process that has a thread with id `tid`.
 pub fn find_thread_owner(tid: u32) -> Option<Arc<Process>> {
     let procs: Vec<Arc<Process>> = PROCESSES
@@ -196,6 +227,18 @@ pub fn wstatus_signaled(sig: i32) -> i32 {
     sig & 0x7f
 }
 
+/// The SIGCHLD `si_code` and `si_status` for a final wait status.
+pub fn cld_code(wstatus: i32) -> (i32, i32) {
+    use weft_abi::signal::{CLD_DUMPED, CLD_EXITED, CLD_KILLED};
+    if wstatus & 0x7f == 0 {
+        (CLD_EXITED, (wstatus >> 8) & 0xff)
+    } else if wstatus & 0x80 != 0 {
+        (CLD_DUMPED, wstatus & 0x7f)
+    } else {
+        (CLD_KILLED, wstatus & 0x7f)
+    }
+}
+
 /// Called by the last thread of `p` as it exits: the process becomes a zombie,
 /// its children go to init, its resources are released and its parent is told.
 pub fn process_exited(p: &Arc<Process>) {
@@ -220,11 +263,19 @@ pub fn process_exited(p: &Arc<Process>) {
     }
     p.vfork_done.store(true, Ordering::Release);
     crate::task::wake_all(&p.vfork_wq);
+    timers::drop_all(p);
     *p.state.lock() = ProcState::Zombie { wstatus };
     let parent = p.parent.lock().upgrade();
     match parent {
         Some(parent) => {
-            crate::task::wake_all(&parent.child_wq);
+            let (code, status) = cld_code(wstatus);
+            // A parent that ignores SIGCHLD (or set SA_NOCLDWAIT) gets no zombie.
+            if signal::auto_reap(&parent)
+                && p.exit_signal.load(Ordering::Relaxed) == weft_abi::signal::SIGCHLD
+            {
+                parent.children.lock().retain(|c| !Arc::ptr_eq(c, p));
+            }
+            signal::notify_parent(p, code, status);
         }
         None => {
             if init.as_ref().is_some_and(|i| Arc::ptr_eq(i, p)) {

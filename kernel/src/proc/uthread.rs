@@ -28,8 +28,12 @@ pub struct UserThread {
     /// `set_robust_list` head and length.
     pub robust_head: AtomicU64,
     pub robust_len: AtomicU64,
-    /// Blocked signals (rt_sigprocmask).
+    /// Blocked signals (written under the process's signal lock; read freely).
     pub sigmask: AtomicU64,
+    /// Signal work waits: a deliverable signal is pending or the group stops.
+    pub sig_hint: AtomicBool,
+    /// Pending signals, alternate stack, sigsuspend mask, restart block.
+    pub sig: Mutex<super::signal::ThreadSignals>,
     /// This thread must exit at its next return to user mode.
     pub kill: AtomicBool,
     /// Seed thread API: exit value and completion (joinability: `Process::joinable`).
@@ -52,6 +56,8 @@ impl UserThread {
             robust_head: AtomicU64::new(0),
             robust_len: AtomicU64::new(0),
             sigmask: AtomicU64::new(0),
+            sig_hint: AtomicBool::new(false),
+            sig: Mutex::new(super::signal::ThreadSignals::default()),
             kill: AtomicBool::new(false),
             exit_value: AtomicU64::new(0),
             done: Completion::new(),
@@ -71,6 +77,11 @@ pub struct ThreadInit {
     pub sigmask: u64,
     pub joinable: bool,
     pub clear_child_tid: u64,
+    /// The alternate signal stack the thread starts with.
+    pub altstack: weft_signal::AltStack,
+    /// A stack the kernel mapped for the thread (address, length): unmapped at its
+    /// exit. Set before the thread can run, so that an immediate exit frees it.
+    pub auto_stack: (u64, u64),
 }
 
 /// Creates a user thread of `p` that starts with register state `frame` and queues
@@ -98,6 +109,10 @@ pub fn spawn(
     ctx.gs_base.store(init.gs_base, Ordering::Relaxed);
     let ut = UserThread::new(p.clone(), frame);
     ut.sigmask.store(init.sigmask, Ordering::Relaxed);
+    ut.sig.lock().altstack = init.altstack;
+    ut.auto_stack.store(init.auto_stack.0, Ordering::Relaxed);
+    ut.auto_stack_len
+        .store(init.auto_stack.1, Ordering::Relaxed);
     ut.clear_child_tid
         .store(init.clear_child_tid, Ordering::Relaxed);
     let name = p.name.lock().clone();
@@ -154,18 +169,19 @@ pub fn current_user() -> Option<(Arc<Thread>, Arc<Process>)> {
     Some((t, p))
 }
 
-/// On every return to user mode (syscall or interrupt): exit if the thread or its
-/// group was told to.
+/// On every return to user mode (syscall or interrupt): signal work (exit, stop,
+/// handlers, system call restarts) when a flag says there is some.
 pub fn check_return_to_user(f: &mut TrapFrame) {
     if !f.from_user() {
         return;
     }
     let Some(t) = current() else { return };
     let Some(ut) = t.user.as_ref() else { return };
-    if ut.kill.load(Ordering::Acquire) || ut.process.exiting.load(Ordering::Acquire) {
+    let restart_code =
+        f.vector == weft_arch::syscall::SYSCALL_VECTOR && (-516..=-512).contains(&(f.rax as i64));
+    if super::signal::has_work(ut) || restart_code {
         drop(t);
-        cpu::enable_interrupts();
-        exit_thread(0, 0);
+        super::signal::on_return_to_user(f);
     }
 }
 

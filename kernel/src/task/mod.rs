@@ -432,3 +432,57 @@ pub fn relax() {
         schedule(Intent::Yield);
     }
 }
+
+/// How a [`wait_event`] ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitResult {
+    /// The condition holds.
+    Woken,
+    /// `interrupted()` said so (a signal, or the thread must exit).
+    Interrupted,
+    /// The deadline passed first.
+    TimedOut,
+}
+
+/// The one way a thread sleeps: until `cond()` holds, `interrupted()` says the
+/// wait must end, or the monotonic clock reaches `deadline`. On `wq` when given
+/// (its wakers make the thread re-check), else woken only by a direct wake or the
+/// deadline. The order is the no-lost-wakeup protocol: announce the sleep (and
+/// queue on `wq`), then check, then sleep; a wake between the check and the sleep
+/// turns the sleep into a no-op. The condition wins over an interruption and a
+/// timeout that race with it.
+pub fn wait_event(
+    wq: Option<&weft_sched::WaitQueue<Thread, KernelPlatform>>,
+    deadline: Option<u64>,
+    mut cond: impl FnMut() -> bool,
+    interrupted: impl Fn() -> bool,
+) -> WaitResult {
+    let me = current().expect("wait_event outside a thread");
+    let finish = |me: &Arc<Thread>| match wq {
+        Some(q) => q.finish_wait(me),
+        None => me.sched.cancel_sleep(),
+    };
+    loop {
+        match wq {
+            Some(q) => q.prepare_to_wait(&me),
+            None => me.sched.prepare_sleep(),
+        }
+        let outcome = if cond() {
+            Some(WaitResult::Woken)
+        } else if interrupted() {
+            Some(WaitResult::Interrupted)
+        } else if deadline.is_some_and(|d| time::now_ns() >= d) {
+            Some(WaitResult::TimedOut)
+        } else {
+            None
+        };
+        if let Some(r) = outcome {
+            finish(&me);
+            return r;
+        }
+        match deadline {
+            Some(d) => sleep_prepared_until(d),
+            None => schedule(Intent::Sleep),
+        }
+    }
+}

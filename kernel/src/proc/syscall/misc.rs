@@ -103,31 +103,32 @@ fn ts_ns(ts: &Timespec) -> u64 {
         .saturating_add(ts.tv_nsec as u64)
 }
 
-/// Sleeps until monotonic `deadline`; EINTR (with the remaining time) if the thread
-/// is told to exit meanwhile.
-fn sleep_until(deadline: u64) -> Result<(), u64> {
-    while crate::time::monotonic_ns() < deadline {
-        if crate::fs::interrupted() {
-            return Err(deadline.saturating_sub(crate::time::monotonic_ns()));
-        }
-        let step = deadline.min(crate::time::monotonic_ns() + 50_000_000);
-        task::sleep_ns(step.saturating_sub(crate::time::monotonic_ns()));
+/// Sleeps until monotonic `deadline`. Interrupted by a signal, it leaves the time
+/// left in `rem` (if non-zero) and a restart block, so that without a handler the
+/// sleep goes on through `restart_syscall`, and with one the caller sees EINTR.
+pub fn sleep_to(deadline: u64, rem: u64) -> SysResult {
+    use crate::task::WaitResult;
+    if crate::proc::signal::wait_event(None, Some(deadline), || false) != WaitResult::Interrupted {
+        return Ok(0);
     }
-    Ok(())
+    let now = crate::time::monotonic_ns();
+    if now >= deadline {
+        return Ok(0);
+    }
+    if rem != 0 {
+        write_ts(rem, deadline - now)?;
+    }
+    let (t, _) = me();
+    let _irq = weft_arch::cpu::IrqGuard::new();
+    t.user.as_ref().unwrap().sig.lock().restart =
+        Some(crate::proc::signal::RestartBlock::Sleep { deadline, rem });
+    Err(Errno::ERESTART_RESTARTBLOCK)
 }
 
 pub fn nanosleep(req: u64, rem: u64) -> SysResult {
     let ts = read_ts(req)?;
     let deadline = crate::time::monotonic_ns().saturating_add(ts_ns(&ts));
-    match sleep_until(deadline) {
-        Ok(()) => Ok(0),
-        Err(left) => {
-            if rem != 0 {
-                write_ts(rem, left)?;
-            }
-            Err(Errno::EINTR)
-        }
-    }
+    sleep_to(deadline, rem)
 }
 
 fn clock_now(clock: u32) -> Result<u64, Errno> {
@@ -157,15 +158,16 @@ pub fn clock_nanosleep(clock: u64, flags: u64, req: u64, rem: u64) -> SysResult 
     } else {
         ts_ns(&ts)
     };
-    match sleep_until(crate::time::monotonic_ns().saturating_add(dur)) {
-        Ok(()) => Ok(0),
-        Err(left) => {
-            if rem != 0 && !abs {
-                write_ts(rem, left)?;
-            }
-            Err(Errno::EINTR)
-        }
+    let deadline = crate::time::monotonic_ns().saturating_add(dur);
+    if abs {
+        // An absolute sleep is simply called again (same end time).
+        use crate::task::WaitResult;
+        return match crate::proc::signal::wait_event(None, Some(deadline), || false) {
+            WaitResult::Interrupted => Err(Errno::ERESTARTNOHAND),
+            _ => Ok(0),
+        };
     }
+    sleep_to(deadline, rem)
 }
 
 pub fn clock_gettime(clock: u64, tp: u64) -> SysResult {

@@ -8,6 +8,7 @@ mod files;
 mod memory;
 mod misc;
 mod process;
+mod signal;
 mod threads;
 
 use alloc::vec::Vec;
@@ -67,6 +68,17 @@ pub fn handle(f: &mut TrapFrame) {
     let nr = f.rax as usize;
     let a = [f.rdi, f.rsi, f.rdx, f.r10, f.r8, f.r9];
     let r = dispatch(nr, a, f);
+    if r == Err(Errno::EPIPE) && matches!(nr, nr::WRITE | nr::WRITEV | nr::PWRITE64) {
+        // Writing a pipe nobody reads: SIGPIPE to the writer, as well as EPIPE.
+        let (t, p) = crate::proc::uthread::me();
+        let info = weft_abi::signal::SigInfo::kill(
+            weft_abi::signal::SIGPIPE,
+            weft_abi::signal::SI_USER,
+            p.pid as i32,
+            0,
+        );
+        let _ = crate::proc::signal::send_thread(&p, &t, info);
+    }
     f.rax = match r {
         Ok(v) => v,
         Err(e) => e.as_neg() as u64,
@@ -128,9 +140,35 @@ fn dispatch(nr: usize, a: [u64; 6], f: &mut TrapFrame) -> SysResult {
         nr::EXIT => process::exit(a[0]),
         nr::EXIT_GROUP => process::exit_group(a[0]),
         nr::WAIT4 => process::wait4(a[0], a[1], a[2], a[3]),
-        nr::KILL => process::kill(a[0], a[1]),
-        nr::TGKILL => process::tgkill(a[0], a[1], a[2]),
-        nr::TKILL => process::tkill(a[0], a[1]),
+        nr::WAITID => process::waitid(a[0], a[1], a[2], a[3], a[4]),
+        // Signals.
+        nr::KILL => signal::kill(a[0], a[1]),
+        nr::TGKILL => signal::tgkill(a[0], a[1], a[2]),
+        nr::TKILL => signal::tkill(a[0], a[1]),
+        nr::RT_SIGQUEUEINFO => signal::rt_sigqueueinfo(a[0], a[1], a[2]),
+        nr::RT_TGSIGQUEUEINFO => signal::rt_tgsigqueueinfo(a[0], a[1], a[2], a[3]),
+        nr::RT_SIGPROCMASK => signal::rt_sigprocmask(a[0], a[1], a[2], a[3]),
+        nr::RT_SIGACTION => signal::rt_sigaction(a[0], a[1], a[2], a[3]),
+        nr::RT_SIGRETURN => signal::rt_sigreturn(f),
+        nr::RT_SIGPENDING => signal::rt_sigpending(a[0], a[1]),
+        nr::RT_SIGSUSPEND => signal::rt_sigsuspend(a[0], a[1]),
+        nr::RT_SIGTIMEDWAIT => signal::rt_sigtimedwait(a[0], a[1], a[2], a[3]),
+        nr::SIGALTSTACK => signal::sigaltstack(a[0], a[1], f),
+        nr::PAUSE => signal::pause(),
+        nr::RESTART_SYSCALL => signal::restart_syscall(),
+        nr::SETPGID => signal::setpgid(a[0], a[1]),
+        nr::GETPGID => signal::getpgid(a[0]),
+        nr::GETPGRP => signal::getpgid(0),
+        nr::SETSID => signal::setsid(),
+        nr::GETSID => signal::getsid(a[0]),
+        nr::ALARM => signal::alarm(a[0]),
+        nr::SETITIMER => signal::setitimer(a[0], a[1], a[2]),
+        nr::GETITIMER => signal::getitimer(a[0], a[1]),
+        nr::TIMER_CREATE => signal::timer_create(a[0], a[1], a[2]),
+        nr::TIMER_SETTIME => signal::timer_settime(a[0], a[1], a[2], a[3]),
+        nr::TIMER_GETTIME => signal::timer_gettime(a[0], a[1]),
+        nr::TIMER_GETOVERRUN => signal::timer_getoverrun(a[0]),
+        nr::TIMER_DELETE => signal::timer_delete(a[0]),
         nr::GETPID => process::getpid(),
         nr::GETTID => process::gettid(),
         nr::GETPPID => process::getppid(),
@@ -141,8 +179,6 @@ fn dispatch(nr: usize, a: [u64; 6], f: &mut TrapFrame) -> SysResult {
             crate::futex::sys_futex(a[0], a[1] as u32, a[2] as u32, a[3], a[4], a[5] as u32)
         }
         nr::ARCH_PRCTL => process::arch_prctl(a[0], a[1]),
-        nr::RT_SIGPROCMASK => process::rt_sigprocmask(a[0], a[1], a[2], a[3]),
-        nr::RT_SIGACTION => process::rt_sigaction(a[0], a[1], a[2], a[3]),
         // Scheduling and time.
         nr::SCHED_YIELD => misc::sched_yield(),
         nr::SCHED_SETAFFINITY => misc::sched_setaffinity(a[0], a[1], a[2]),
@@ -169,8 +205,8 @@ fn dispatch(nr: usize, a: [u64; 6], f: &mut TrapFrame) -> SysResult {
         nr::THREAD_DETACH => threads::detach(a[0]),
         nr::THREAD_SELF => process::gettid(),
         nr::THREAD_YIELD => misc::sched_yield(),
-        nr::THREAD_KILL => threads::kill(a[0], a[1]),
-        nr::THREAD_SIGMASK => process::rt_sigprocmask(a[0], a[1], a[2], 8),
+        nr::THREAD_KILL => signal::thread_kill(a[0], a[1]),
+        nr::THREAD_SIGMASK => signal::rt_sigprocmask(a[0], a[1], a[2], 8),
         nr::THREAD_SETNAME => threads::setname(a[0], a[1]),
         nr::THREAD_GETNAME => threads::getname(a[0], a[1], a[2]),
         nr::TSUSPEND => threads::tsuspend(),

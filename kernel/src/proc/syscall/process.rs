@@ -6,14 +6,13 @@ use core::sync::atomic::Ordering;
 
 use weft_abi::Errno;
 use weft_abi::clone::*;
-use weft_abi::signal::{SIG_BLOCK, SIG_SETMASK, SIG_UNBLOCK, UNBLOCKABLE};
 use weft_abi::wait::{__WALL, __WCLONE, __WNOTHREAD, WCONTINUED, WEXITED, WNOHANG, WUNTRACED};
 use weft_arch::trap::TrapFrame;
-use weft_sched::Intent;
 
 use super::{SysResult, copy_out, put_u32, put_u64, read_cstr, read_str_array};
+use crate::proc::signal::{self as sig, WaitReport};
 use crate::proc::uthread::{self, ThreadInit, me};
-use crate::proc::{ProcState, Process, exec, wstatus_exited, wstatus_signaled};
+use crate::proc::{ProcState, Process, exec, wstatus_exited};
 use crate::task;
 
 const NAMESPACE_FLAGS: u64 = CLONE_NEWNS
@@ -69,6 +68,14 @@ pub fn clone(flags: u64, stack: u64, ptid: u64, ctid: u64, tls: u64, f: &TrapFra
         } else {
             0
         },
+        // fork keeps the alternate signal stack; a thread or CLONE_VM child starts
+        // without one.
+        altstack: if flags & CLONE_VM == 0 || flags & CLONE_VFORK != 0 {
+            ut.sig.lock().altstack
+        } else {
+            weft_signal::AltStack::disabled()
+        },
+        auto_stack: (0, 0),
     };
     if flags & CLONE_PARENT_SETTID != 0 {
         put_u32(ptid, tid)?;
@@ -98,8 +105,19 @@ pub fn clone(flags: u64, stack: u64, ptid: u64, ctid: u64, tls: u64, f: &TrapFra
     };
     let name = p.name.lock().clone();
     let child = Process::new(tid, Some(&parent), aspace.clone(), files, &name);
+    child.sig.lock().actions = sig::fork_actions(&p);
+    child
+        .pgid
+        .store(p.pgid.load(Ordering::Relaxed), Ordering::Relaxed);
+    child
+        .sid
+        .store(p.sid.load(Ordering::Relaxed), Ordering::Relaxed);
+    child
+        .exit_signal
+        .store((flags & 0xff) as u32, Ordering::Relaxed);
     if flags & CLONE_CHILD_SETTID != 0 {
-        aspace.write_bytes(ctid, &tid.to_le_bytes())?;
+        // As on Linux, a bad address only means the child's tid is not stored.
+        let _ = aspace.write_bytes(ctid, &tid.to_le_bytes());
     }
     if let Err(e) = uthread::spawn(&child, tid, frame, init) {
         parent.children.lock().retain(|c| !Arc::ptr_eq(c, &child));
@@ -111,24 +129,12 @@ pub fn clone(flags: u64, stack: u64, ptid: u64, ctid: u64, tls: u64, f: &TrapFra
     Ok(tid as u64)
 }
 
-/// Sleeps on `wq` until `cond` holds (or the caller is told to exit).
+/// Sleeps on `wq` until `cond` holds; false if a signal (or exit) came first.
 fn wait_on(
     wq: &weft_sched::WaitQueue<crate::task::Thread, crate::task::KernelPlatform>,
     cond: impl Fn() -> bool,
 ) -> bool {
-    let me = task::current().expect("thread");
-    loop {
-        wq.prepare_to_wait(&me);
-        if cond() {
-            wq.finish_wait(&me);
-            return true;
-        }
-        if crate::fs::interrupted() {
-            wq.finish_wait(&me);
-            return false;
-        }
-        task::schedule(Intent::Sleep);
-    }
+    sig::wait_event(Some(wq), None, cond) == crate::task::WaitResult::Woken
 }
 
 pub fn execve(path: u64, argv: u64, envp: u64, f: &mut TrapFrame) -> SysResult {
@@ -154,6 +160,8 @@ pub fn execve(path: u64, argv: u64, envp: u64, f: &mut TrapFrame) -> SysResult {
     me_t.ctx.gs_base.store(0, Ordering::Relaxed);
     weft_arch::context::load_user_bases(&me_t.ctx);
     me_t.ctx.reset_user_fpu();
+    sig::exec_reset(&me_t, &p);
+    crate::proc::timers::drop_posix(&p);
     let ut = me_t.user.as_ref().unwrap();
     ut.robust_head.store(0, Ordering::Relaxed);
     ut.clear_child_tid.store(0, Ordering::Relaxed);
@@ -176,109 +184,184 @@ pub fn exit_group(code: u64) -> SysResult {
     uthread::exit_group(wstatus_exited(code as i32))
 }
 
+/// A child's state change that `wait4`/`waitid` can report.
+struct Event {
+    child: Arc<Process>,
+    /// Linux wait status word.
+    wstatus: i32,
+    /// CLD_* code for waitid.
+    code: i32,
+    /// si_status for waitid.
+    status: i32,
+    exited: bool,
+}
+
+fn exit_event(child: &Arc<Process>) -> Option<Event> {
+    let ProcState::Zombie { wstatus } = *child.state.lock() else {
+        return None;
+    };
+    let (code, status) = crate::proc::cld_code(wstatus);
+    Some(Event {
+        child: child.clone(),
+        wstatus,
+        code,
+        status,
+        exited: true,
+    })
+}
+
+/// Finds (and, unless `peek`, consumes) a reportable event among the children
+/// `matches` selects. Err(ECHILD) when no child matches at all.
+fn find_event(
+    p: &Arc<Process>,
+    matches: &dyn Fn(&Process) -> bool,
+    options: u32,
+    peek: bool,
+) -> Result<Option<Event>, Errno> {
+    let mut children = p.children.lock();
+    let mut any = false;
+    for i in 0..children.len() {
+        let c = children[i].clone();
+        if !matches(&c) {
+            continue;
+        }
+        any = true;
+        if options & WEXITED != 0
+            && let Some(e) = exit_event(&c)
+        {
+            if !peek {
+                children.remove(i);
+            }
+            return Ok(Some(e));
+        }
+        let mut rep = c.wait_report.lock();
+        let ev = match *rep {
+            Some(WaitReport::Stopped(s)) if options & WUNTRACED != 0 => Some(Event {
+                child: c.clone(),
+                wstatus: 0x7f | ((s as i32) << 8),
+                code: weft_abi::signal::CLD_STOPPED,
+                status: s as i32,
+                exited: false,
+            }),
+            Some(WaitReport::Continued) if options & WCONTINUED != 0 => Some(Event {
+                child: c.clone(),
+                wstatus: 0xffff,
+                code: weft_abi::signal::CLD_CONTINUED,
+                status: weft_abi::signal::SIGCONT as i32,
+                exited: false,
+            }),
+            _ => None,
+        };
+        if let Some(e) = ev {
+            if !peek {
+                *rep = None;
+            }
+            return Ok(Some(e));
+        }
+    }
+    if any { Ok(None) } else { Err(Errno::ECHILD) }
+}
+
+/// Waits for a child event (the shared loop of wait4 and waitid).
+fn wait_child(
+    matches: &dyn Fn(&Process) -> bool,
+    options: u32,
+    peek: bool,
+) -> Result<Option<Event>, Errno> {
+    let (_, p) = me();
+    let mut found = None;
+    let mut err = None;
+    let r = sig::wait_event(Some(&p.child_wq), None, || {
+        match find_event(&p, matches, options, peek) {
+            Ok(Some(e)) => found = Some(e),
+            Ok(None) if options & WNOHANG != 0 => return true,
+            Ok(None) => return false,
+            Err(e) => err = Some(e),
+        }
+        true
+    });
+    if let Some(e) = err {
+        return Err(e);
+    }
+    if found.as_ref().is_some_and(|e| e.exited && !peek) {
+        task::reap_zombies();
+    }
+    match (found, r) {
+        (Some(e), _) => Ok(Some(e)),
+        (None, crate::task::WaitResult::Interrupted) => Err(Errno::ERESTARTSYS),
+        (None, _) => Ok(None),
+    }
+}
+
+fn pid_matcher(pid: i32, me_pgid: u32) -> impl Fn(&Process) -> bool {
+    move |c: &Process| match pid {
+        -1 => true,
+        0 => c.pgid.load(Ordering::Relaxed) == me_pgid,
+        p if p < -1 => c.pgid.load(Ordering::Relaxed) == (-p) as u32,
+        p => c.pid as i32 == p,
+    }
+}
+
 pub fn wait4(pid: u64, status: u64, options: u64, rusage: u64) -> SysResult {
     let pid = pid as i32;
     let options = options as u32;
-    if options & !(WNOHANG | WUNTRACED | WCONTINUED | WEXITED | __WNOTHREAD | __WALL | __WCLONE)
+    if options & !(WNOHANG | WUNTRACED | WCONTINUED | __WNOTHREAD | __WALL | __WCLONE) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if pid == i32::MIN {
+        return Err(Errno::ESRCH);
+    }
+    let (_, p) = me();
+    let m = pid_matcher(pid, p.pgid.load(Ordering::Relaxed));
+    let Some(e) = wait_child(&m, options | WEXITED, false)? else {
+        return Ok(0);
+    };
+    if status != 0 {
+        put_u32(status, e.wstatus as u32)?;
+    }
+    if rusage != 0 {
+        copy_out(rusage, &[0u8; 144])?;
+    }
+    Ok(e.child.pid as u64)
+}
+
+const P_ALL: u64 = 0;
+const P_PID: u64 = 1;
+const P_PGID: u64 = 2;
+const WNOWAIT: u32 = 0x0100_0000;
+const WSTOPPED: u32 = WUNTRACED;
+
+pub fn waitid(idtype: u64, id: u64, infop: u64, options: u64, rusage: u64) -> SysResult {
+    let options = options as u32;
+    if options
+        & !(WNOHANG | WSTOPPED | WCONTINUED | WEXITED | WNOWAIT | __WNOTHREAD | __WALL | __WCLONE)
         != 0
+        || options & (WEXITED | WSTOPPED | WCONTINUED) == 0
     {
         return Err(Errno::EINVAL);
     }
     let (_, p) = me();
-    let me_thread = task::current().unwrap();
-    loop {
-        p.child_wq.prepare_to_wait(&me_thread);
-        let found = {
-            let mut children = p.children.lock();
-            let matching: alloc::vec::Vec<usize> = (0..children.len())
-                .filter(|&i| pid <= 0 || children[i].pid as i32 == pid)
-                .collect();
-            if matching.is_empty() {
-                drop(children);
-                p.child_wq.finish_wait(&me_thread);
-                return Err(Errno::ECHILD);
+    let pid: i32 = match idtype {
+        P_ALL => -1,
+        P_PID if id as i32 > 0 => id as i32,
+        P_PGID if id as i32 > 0 => -(id as i32),
+        P_PGID if id == 0 => 0,
+        _ => return Err(Errno::EINVAL),
+    };
+    let m = pid_matcher(pid, p.pgid.load(Ordering::Relaxed));
+    let e = wait_child(&m, options, options & WNOWAIT != 0)?;
+    if infop != 0 {
+        let info = match &e {
+            Some(e) => {
+                weft_abi::signal::SigInfo::chld(e.code, e.child.pid as i32, 0, e.status, 0, 0)
             }
-            let z = matching.into_iter().find(|&i| children[i].is_zombie());
-            z.map(|i| children.remove(i))
+            None => weft_abi::signal::SigInfo::new(0, 0),
         };
-        if let Some(child) = found {
-            p.child_wq.finish_wait(&me_thread);
-            task::reap_zombies();
-            let ws = match *child.state.lock() {
-                ProcState::Zombie { wstatus } => wstatus,
-                ProcState::Running => 0,
-            };
-            if status != 0 {
-                put_u32(status, ws as u32)?;
-            }
-            if rusage != 0 {
-                copy_out(rusage, &[0u8; 144])?;
-            }
-            return Ok(child.pid as u64);
-        }
-        if options & WNOHANG != 0 {
-            p.child_wq.finish_wait(&me_thread);
-            return Ok(0);
-        }
-        if crate::fs::interrupted() {
-            p.child_wq.finish_wait(&me_thread);
-            return Err(Errno::EINTR);
-        }
-        task::schedule(Intent::Sleep);
+        copy_out(infop, &info.to_bytes())?;
     }
-}
-
-/// Signals whose default action is to ignore them.
-fn ignored_by_default(sig: u32) -> bool {
-    use weft_abi::signal::*;
-    matches!(sig, SIGCHLD | SIGURG | SIGWINCH | SIGCONT)
-}
-
-/// Delivers `sig` to process `p` with its default action. Signal handlers and
-/// stop/continue are the signals issue's work; until then every signal that is not
-/// ignored by default terminates the process, as its default action says (stop
-/// signals are ignored; documented in docs/syscalls.md).
-pub fn send_signal(p: &Arc<Process>, sig: u32) {
-    use weft_abi::signal::*;
-    if sig == 0 || ignored_by_default(sig) || matches!(sig, SIGSTOP | SIGTSTP | SIGTTIN | SIGTTOU) {
-        return;
+    if rusage != 0 {
+        copy_out(rusage, &[0u8; 144])?;
     }
-    if !p.exiting.swap(true, Ordering::AcqRel) {
-        p.exit_status
-            .store(wstatus_signaled(sig as i32) as u32, Ordering::Release);
-    }
-    let threads: alloc::vec::Vec<_> = p.threads.lock().clone();
-    for t in threads {
-        if let Some(ut) = t.user.as_ref() {
-            ut.kill.store(true, Ordering::Release);
-            ut.resume_permit.store(true, Ordering::Release);
-        }
-        task::wake(&t);
-        if let Some(c) = weft_sched::Schedulable::sched(&*t).cpu() {
-            task::kick(c);
-        }
-    }
-}
-
-fn check_sig(sig: u64) -> Result<u32, Errno> {
-    if sig > 64 {
-        Err(Errno::EINVAL)
-    } else {
-        Ok(sig as u32)
-    }
-}
-
-pub fn kill(pid: u64, sig: u64) -> SysResult {
-    let sig = check_sig(sig)?;
-    let pid = pid as i32;
-    if pid <= 0 {
-        // Process groups and "every process" are not implemented (docs/syscalls.md).
-        return Err(Errno::ENOSYS);
-    }
-    let target = crate::proc::find(pid as u32)
-        .filter(|p| !p.is_zombie())
-        .ok_or(Errno::ESRCH)?;
-    send_signal(&target, sig);
     Ok(0)
 }
 
@@ -288,33 +371,6 @@ fn find_thread(p: &Arc<Process>, tid: u32) -> Option<Arc<crate::task::Thread>> {
         .iter()
         .find(|t| t.tid() as u32 == tid)
         .cloned()
-}
-
-pub fn tgkill(tgid: u64, tid: u64, sig: u64) -> SysResult {
-    let sig = check_sig(sig)?;
-    if tgid as i32 <= 0 || tid as i32 <= 0 {
-        return Err(Errno::EINVAL);
-    }
-    let p = crate::proc::find(tgid as u32).ok_or(Errno::ESRCH)?;
-    find_thread(&p, tid as u32).ok_or(Errno::ESRCH)?;
-    send_signal(&p, sig);
-    Ok(0)
-}
-
-pub fn tkill(tid: u64, sig: u64) -> SysResult {
-    let sig = check_sig(sig)?;
-    if tid as i32 <= 0 {
-        return Err(Errno::EINVAL);
-    }
-    let (_, p) = me();
-    if find_thread(&p, tid as u32).is_some() {
-        send_signal(&p, sig);
-        return Ok(0);
-    }
-    // A thread of another process.
-    let owner = crate::proc::find_thread_owner(tid as u32).ok_or(Errno::ESRCH)?;
-    send_signal(&owner, sig);
-    Ok(0)
 }
 
 pub fn getpid() -> SysResult {
@@ -390,36 +446,4 @@ pub fn arch_prctl(code: u64, addr: u64) -> SysResult {
         ARCH_GET_GS => put_u64(addr, t.ctx.gs_base.load(Ordering::Relaxed)).map(|_| 0),
         _ => Err(Errno::EINVAL),
     }
-}
-
-pub fn rt_sigprocmask(how: u64, set: u64, oldset: u64, size: u64) -> SysResult {
-    if size != 8 {
-        return Err(Errno::EINVAL);
-    }
-    let (t, _) = me();
-    let ut = t.user.as_ref().unwrap();
-    let old = ut.sigmask.load(Ordering::Acquire);
-    if set != 0 {
-        let s = weft_mm::user::read_user_u64(set).map_err(|_| Errno::EFAULT)?;
-        let new = match how as u32 {
-            SIG_BLOCK => old | s,
-            SIG_UNBLOCK => old & !s,
-            SIG_SETMASK => s,
-            _ => return Err(Errno::EINVAL),
-        };
-        ut.sigmask.store(new & !UNBLOCKABLE, Ordering::Release);
-    }
-    if oldset != 0 {
-        put_u64(oldset, old)?;
-    }
-    Ok(0)
-}
-
-pub fn rt_sigaction(sig: u64, _act: u64, _old: u64, size: u64) -> SysResult {
-    if size != 8 || sig == 0 || sig > 64 {
-        return Err(Errno::EINVAL);
-    }
-    // Handlers arrive with the signals issue; until then the call is not
-    // implemented rather than silently ignored (docs/syscalls.md).
-    Err(Errno::ENOSYS)
 }

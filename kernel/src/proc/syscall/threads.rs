@@ -90,13 +90,12 @@ pub fn create(
         sigmask: ut.sigmask.load(Ordering::Relaxed),
         joinable: flags & THREAD_DETACHED == 0,
         clear_child_tid: 0,
+        altstack: weft_signal::AltStack::disabled(),
+        auto_stack: auto,
     };
     let tid = uthread::new_tid();
     match uthread::spawn(&p, tid, frame, init) {
         Ok(t) => {
-            let tu = t.user.as_ref().unwrap();
-            tu.auto_stack.store(auto.0, Ordering::Relaxed);
-            tu.auto_stack_len.store(auto.1, Ordering::Relaxed);
             if init.joinable {
                 p.joinable.lock().insert(tid, t);
             }
@@ -123,7 +122,8 @@ pub fn join(tid: u64, value_ptr: u64) -> SysResult {
     if tid == p.pid as u64 {
         return Err(Errno::EPERM);
     }
-    let t = match p.joinable.lock().remove(&(tid as u32)) {
+    let joined = p.joinable.lock().remove(&(tid as u32));
+    let t = match joined {
         Some(t) => t,
         None => {
             let exists = p.threads.lock().iter().any(|x| x.tid() == tid);
@@ -131,6 +131,7 @@ pub fn join(tid: u64, value_ptr: u64) -> SysResult {
         }
     };
     let ut = t.user.as_ref().unwrap();
+    // Not interruptible: the thread is no longer joinable by anyone else.
     while !ut.done.prepare_to_wait(&me_t) {
         task::schedule(Intent::Sleep);
     }
@@ -148,16 +149,6 @@ pub fn detach(tid: u64) -> SysResult {
     }
     let exists = p.threads.lock().iter().any(|x| x.tid() == tid);
     Err(if exists { Errno::EINVAL } else { Errno::ESRCH })
-}
-
-pub fn kill(tid: u64, sig: u64) -> SysResult {
-    if sig > 64 {
-        return Err(Errno::EINVAL);
-    }
-    let _ = find(tid)?;
-    let (_, p) = me();
-    super::process::send_signal(&p, sig as u32);
-    Ok(0)
 }
 
 pub fn setname(tid: u64, name: u64) -> SysResult {
