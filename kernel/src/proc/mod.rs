@@ -80,7 +80,7 @@ pub struct Process {
     pub thread_limit: AtomicUsize,
     /// Signal actions, shared pending set, group stop (lock order: before any
     /// thread's `UserThread::sig`).
-    pub sig: Mutex<signal::ProcSignals>,
+    pub sig: weft_sched::IrqSpinLock<signal::ProcSignals, KernelPlatform>,
     /// Threads of a stopped group wait here for SIGCONT.
     pub stop_wq: WaitQueue<Thread, KernelPlatform>,
     /// A stop or continue not yet reported to the parent's wait.
@@ -125,7 +125,7 @@ impl Process {
             vfork_done: AtomicBool::new(false),
             vfork_wq: WaitQueue::new(),
             thread_limit: AtomicUsize::new(THREAD_LIMIT),
-            sig: Mutex::new(signal::ProcSignals::new(
+            sig: weft_sched::IrqSpinLock::new(signal::ProcSignals::new(
                 parent.map_or_else(weft_signal::Actions::new, |p| signal::fork_actions(p)),
             )),
             stop_wq: WaitQueue::new(),

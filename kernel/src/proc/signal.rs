@@ -131,10 +131,10 @@ pub fn wait_event(
 /// Side effects of generating `sig` for `p`, before it is queued: SIGCONT resumes a
 /// stopped group and discards pending stop signals; a stop signal discards pending
 /// SIGCONT. Returns whether the group was continued.
-fn prepare_signal(p: &Process, ps: &mut ProcSignals, sig: u32) -> bool {
+fn prepare_signal(threads: &[Arc<Thread>], ps: &mut ProcSignals, sig: u32) -> bool {
     if sig == SIGCONT {
         ps.shared.discard(weft_signal::STOP_SIGNALS);
-        for t in p.threads.lock().iter() {
+        for t in threads {
             t.user
                 .as_ref()
                 .unwrap()
@@ -148,7 +148,7 @@ fn prepare_signal(p: &Process, ps: &mut ProcSignals, sig: u32) -> bool {
         }
     } else if weft_signal::STOP_SIGNALS & sigmask(sig) != 0 {
         ps.shared.discard(weft_signal::CONT_SIGNALS);
-        for t in p.threads.lock().iter() {
+        for t in threads {
             t.user
                 .as_ref()
                 .unwrap()
@@ -179,10 +179,11 @@ pub fn send_thread(p: &Arc<Process>, t: &Arc<Thread>, info: SigInfo) -> Result<(
         return Ok(());
     }
     let ut = t.user.as_ref().ok_or(Errno::ESRCH)?;
+    // The thread list is a lock taken with interrupts on: snapshot it first.
+    let threads: Vec<Arc<Thread>> = p.threads.lock().clone();
     let (wake, cont) = {
-        let _irq = IrqGuard::new();
         let mut ps = p.sig.lock();
-        let cont = prepare_signal(p, &mut ps, sig);
+        let cont = prepare_signal(&threads, &mut ps, sig);
         let blocked = ut.sigmask.load(Ordering::Relaxed) & sigmask(sig) != 0;
         if ps.actions.is_ignored(sig) && !blocked {
             return Ok(()).inspect(|_| {
@@ -223,11 +224,11 @@ pub fn send_process(
         kill_group(p, SIGKILL);
         return Ok(());
     }
+    // The thread list is a lock taken with interrupts on: snapshot it first.
+    let threads: Vec<Arc<Thread>> = p.threads.lock().clone();
     let (target, cont) = {
-        let _irq = IrqGuard::new();
         let mut ps = p.sig.lock();
-        let cont = prepare_signal(p, &mut ps, sig);
-        let threads = p.threads.lock();
+        let cont = prepare_signal(&threads, &mut ps, sig);
         let cands: Vec<route::Candidate> = threads
             .iter()
             .map(|t| {
@@ -244,7 +245,6 @@ pub fn send_process(
         let pick = route::pick_thread(&cands, sig, preferred, ps.rotor);
         let all_block = cands.iter().all(|c| c.blocked & sigmask(sig) != 0);
         if ps.actions.is_ignored(sig) && !all_block {
-            drop(threads);
             drop(ps);
             if cont {
                 continued(p);
@@ -538,7 +538,10 @@ fn setup_frame(
         let mut ts = ut.sig.lock();
         (ts.altstack, ts.saved_mask.take())
     };
-    let old_mask = saved.unwrap_or(ut.sigmask.load(Ordering::Acquire));
+    // The frame keeps the mask to return to (the one before sigsuspend, if any);
+    // the handler's mask is built on the mask in force now.
+    let cur_mask = ut.sigmask.load(Ordering::Acquire);
+    let old_mask = saved.unwrap_or(cur_mask);
     let fault = info.signo as u32 == SIGSEGV || matches!(f.vector, 0..=31);
     let d = frame::Delivery {
         regs: regs_of(f),
@@ -570,7 +573,7 @@ fn setup_frame(
     }
     set_regs(f, &built.regs);
     // The handler runs with its mask added (and the signal itself unless NODEFER).
-    let mut mask = old_mask | act.mask;
+    let mut mask = cur_mask | act.mask;
     if act.flags & SA_NODEFER == 0 {
         mask |= sigmask(sig);
     }

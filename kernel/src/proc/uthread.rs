@@ -33,7 +33,7 @@ pub struct UserThread {
     /// Signal work waits: a deliverable signal is pending or the group stops.
     pub sig_hint: AtomicBool,
     /// Pending signals, alternate stack, sigsuspend mask, restart block.
-    pub sig: Mutex<super::signal::ThreadSignals>,
+    pub sig: weft_sched::IrqSpinLock<super::signal::ThreadSignals, KernelPlatform>,
     /// This thread must exit at its next return to user mode.
     pub kill: AtomicBool,
     /// Seed thread API: exit value and completion (joinability: `Process::joinable`).
@@ -57,7 +57,7 @@ impl UserThread {
             robust_len: AtomicU64::new(0),
             sigmask: AtomicU64::new(0),
             sig_hint: AtomicBool::new(false),
-            sig: Mutex::new(super::signal::ThreadSignals::default()),
+            sig: weft_sched::IrqSpinLock::new(super::signal::ThreadSignals::default()),
             kill: AtomicBool::new(false),
             exit_value: AtomicU64::new(0),
             done: Completion::new(),

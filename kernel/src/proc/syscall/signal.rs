@@ -52,11 +52,11 @@ fn write_action(addr: u64, a: &SigAction) -> Result<(), Errno> {
 
 /// Discards pending instances of `signo` everywhere in `p` (it became ignored).
 fn discard_everywhere(p: &Arc<Process>, signo: u32) {
-    let _irq = IrqGuard::new();
+    let threads: Vec<Arc<Thread>> = p.threads.lock().clone();
     let mut ps = p.sig.lock();
     let m = weft_abi::signal::sigmask(signo);
     ps.shared.discard(m);
-    for t in p.threads.lock().iter() {
+    for t in &threads {
         t.user.as_ref().unwrap().sig.lock().pending.discard(m);
     }
 }
