@@ -140,10 +140,17 @@ USER_CFLAGS    := -static -O2 -Wall -Wextra -Werror -pthread
 # Broken executables for utest's user_bad_elf (user/bad-elf/gen.sh), mode 0755.
 USER_BAD       := bad-garbage bad-truncated bad-truncated-phdrs bad-truncated-segment bad-arch
 
-USER_BINS += $(addprefix $(USER_OUT)/,$(USER_RUST)) $(addprefix $(USER_C_OUT)/,$(USER_C)) \
-	$(addprefix $(USER_C_OUT)/,$(USER_BAD))
+# Rust std program (user/stdtest, crate weft-stdtest): std's own runtime, so plain
+# RUSTFLAGS (never USER_RUSTFLAGS) in its own target directory, and the workspace's
+# std-unwind profile (release with unwinding panics).
+STD_DIR   := $(CURDIR)/target/std
+STD_OUT   := $(STD_DIR)/$(USER_TARGET)/std-unwind
+STD_CARGO  = CARGO_TARGET_DIR=$(STD_DIR) RUSTFLAGS= $(CARGO)
 
-.PHONY: user user-rust user-check user-host-test
+USER_BINS += $(addprefix $(USER_OUT)/,$(USER_RUST)) $(addprefix $(USER_C_OUT)/,$(USER_C)) \
+	$(addprefix $(USER_C_OUT)/,$(USER_BAD)) $(STD_OUT)/stdtest
+
+.PHONY: user user-rust user-std user-check user-host-test
 
 # `make user`: every user program.
 user: $(USER_BINS)
@@ -152,6 +159,10 @@ user: $(USER_BINS)
 $(addprefix $(USER_OUT)/,$(USER_RUST)): user-rust ;
 user-rust: | deps
 	$(USER_CARGO) build --release --target $(USER_TARGET) $(USER_PKGS)
+
+$(STD_OUT)/stdtest: user-std ;
+user-std: | deps
+	$(STD_CARGO) build --profile std-unwind --target $(USER_TARGET) -p weft-stdtest
 
 $(USER_C_OUT)/%: user/c/%.c | deps
 	@mkdir -p $(@D)
@@ -165,6 +176,8 @@ $(addprefix $(USER_C_OUT)/,$(USER_BAD)) &: user/bad-elf/gen.sh $(USER_C_OUT)/hel
 user-check: | deps
 	$(CARGO) fmt --check $(USER_PKGS)
 	$(USER_CARGO) clippy --release --target $(USER_TARGET) $(USER_PKGS) -- -D warnings
+	$(CARGO) fmt --check -p weft-stdtest
+	$(STD_CARGO) clippy --profile std-unwind --target $(USER_TARGET) -p weft-stdtest -- -D warnings
 
 # `make user-host-test`: the user programs natively on this Linux host, from a
 # /bin-like directory (utest finds the bad-* files next to itself); ubench last
