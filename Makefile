@@ -221,15 +221,22 @@ user-check: | deps
 	$(STD_CARGO) clippy --profile std-unwind --target $(USER_TARGET) -p weft-stdtest -- -D warnings
 
 # `make user-host-test`: the user programs natively on this Linux host, from a
-# /bin-like directory (utest finds the bad-* files next to itself); ubench last
-# (figures only, a few seconds).
-user-host-test: user
+# /bin-like directory (utest finds the bad-* files, sigtest, stdtest, busybox and
+# signals.sh next to itself); the external-program tests (sig_*, std_*, sh_*) after
+# the rest; ubench last (figures only, a few seconds).
+user-host-test: user busybox
 	@rm -rf $(USER_DIR)/bin && mkdir -p $(USER_DIR)/bin
 	install -m 0755 $(USER_BINS) $(USER_DIR)/bin/
+	install -m 0644 user/sh/signals.sh $(USER_DIR)/bin/
+	@if [ -x $(BUSYBOX) ]; then install -m 0755 $(BUSYBOX) $(USER_DIR)/bin/; \
+	else echo "user-host-test: no $(BUSYBOX): sh_signals reports busybox not installed"; fi
 	$(USER_DIR)/bin/hello
 	$(USER_DIR)/bin/pthread_smoke
 	$(USER_DIR)/bin/init --run threads-demo
-	$(USER_DIR)/bin/init --test
+	$(USER_DIR)/bin/init --test --no-ext
+	$(USER_DIR)/bin/init --test sig_
+	$(USER_DIR)/bin/init --test std_
+	$(USER_DIR)/bin/init --test sh_
 	$(USER_DIR)/bin/init --run ubench
 # <<< USER PROGRAMS <<<
 
