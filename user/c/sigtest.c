@@ -244,7 +244,10 @@ static void pester_start(struct pester *p)
 	PT(pthread_sigmask(SIG_SETMASK, &old, NULL));
 }
 
-/* ---- handler_siginfo -------------------------------------------------------------- */
+/*
+ * handler_siginfo: SA_SIGINFO handler: si_signo, si_code (SI_TKILL from raise/tgkill/tkill, SI_USER from
+ * kill, SI_QUEUE + si_value from sigqueue/rt_sigqueueinfo), si_pid, si_uid, a ucontext.
+ */
 
 static _Atomic int hs_count;
 static volatile int hs_sig, hs_signo, hs_code, hs_pid, hs_uid, hs_val, hs_ucnull;
@@ -307,7 +310,10 @@ static int t_handler_siginfo(void)
 	return 0;
 }
 
-/* ---- thread_routing --------------------------------------------------------------- */
+/*
+ * thread_routing: a process-directed kill() goes to the only thread not blocking it (a worker,
+ * then the main thread).
+ */
 
 #define TR_THREADS 4
 static _Atomic int tr_count, tr_wrong, tr_ready, tr_stop, tr_phase, tr_ack;
@@ -375,7 +381,10 @@ static int t_thread_routing(void)
 	return 0;
 }
 
-/* ---- pending_unblock -------------------------------------------------------------- */
+/*
+ * pending_unblock: a blocked signal stays pending (sigpending, raw rt_sigpending), is delivered
+ * before sigprocmask returns on unblock, standard signals coalesce, SIG_IGN discards.
+ */
 
 static _Atomic int pu_count;
 static void pu_handler(int sig)
@@ -426,7 +435,10 @@ static int t_pending_unblock(void)
 	return 0;
 }
 
-/* ---- sigwait ---------------------------------------------------------------------- */
+/*
+ * sigwait: sigwait takes a pending signal; sigtimedwait times out with EAGAIN (and polls with
+ * 0); sigwaitinfo returns the siginfo; a signal from another thread wakes the waiter.
+ */
 
 static void *sw_sender(void *arg)
 {
@@ -486,7 +498,10 @@ static int t_sigwait(void)
 	return 0;
 }
 
-/* ---- eintr_pipe ------------------------------------------------------------------- */
+/*
+ * eintr_pipe: read on an empty pipe: EINTR without SA_RESTART; with SA_RESTART it resumes
+ * through several handlers and returns the byte written later by another thread.
+ */
 
 static _Atomic int ei_count, ei_stop;
 static int ei_wfd = -1;
@@ -539,7 +554,10 @@ static int t_eintr_pipe(void)
 	return 0;
 }
 
-/* ---- eintr_futex ------------------------------------------------------------------ */
+/*
+ * eintr_futex: raw FUTEX_WAIT: EINTR without SA_RESTART, restarted with it; pthread_cond_wait
+ * interrupted by handlers never returns an error.
+ */
 
 #define FUTEX_WAIT_ 0
 #define FUTEX_WAKE_ 1
@@ -624,7 +642,10 @@ static int t_eintr_futex(void)
 	return 0;
 }
 
-/* ---- eintr_nanosleep -------------------------------------------------------------- */
+/*
+ * eintr_nanosleep: nanosleep returns EINTR (with or without SA_RESTART) with the remaining time;
+ * clock_nanosleep returns EINTR.
+ */
 
 static int t_eintr_nanosleep(void)
 {
@@ -664,7 +685,10 @@ static int t_eintr_nanosleep(void)
 	return 0;
 }
 
-/* ---- sigaltstack ------------------------------------------------------------------ */
+/*
+ * sigaltstack: SA_ONSTACK handlers run on the alternate stack, see SS_ONSTACK and get EPERM
+ * changing it; others do not; ENOMEM/EINVAL; SS_DISABLE; a thread's stack overflow caught on it.
+ */
 
 static char *as_base;
 static size_t as_size;
@@ -794,7 +818,10 @@ static int t_sigaltstack(void)
 	return 0;
 }
 
-/* ---- nodefer ---------------------------------------------------------------------- */
+/*
+ * nodefer: without SA_NODEFER the signal (and sa_mask) is blocked in its handler and a
+ * re-raise waits; with SA_NODEFER the handler is re-entered at once.
+ */
 
 static _Atomic int nd_depth, nd_max, nd_count;
 static volatile int nd_self_blocked[4], nd_usr2_blocked[4];
@@ -845,7 +872,10 @@ static int t_nodefer(void)
 	return 0;
 }
 
-/* ---- resethand -------------------------------------------------------------------- */
+/*
+ * resethand: SA_RESETHAND: the first delivery runs the handler and resets to SIG_DFL; the
+ * second kills the child.
+ */
 
 static _Atomic int *rh_shared;
 static void rh_handler(int sig)
@@ -880,7 +910,10 @@ static int t_resethand(void)
 	return 0;
 }
 
-/* ---- fpu_preserved ---------------------------------------------------------------- */
+/*
+ * fpu_preserved: xmm0-15, MXCSR, the x87 control word and stack survive a handler that
+ * clobbers them, for delivery at a syscall (tkill) and at an interrupt (spin loop).
+ */
 
 static _Atomic int fp_flag;
 
@@ -1013,7 +1046,10 @@ static int t_fpu_preserved(void)
 	return 0;
 }
 
-/* ---- mcontext_rip ----------------------------------------------------------------- */
+/*
+ * mcontext_rip: a SIGSEGV handler moves uc_mcontext RIP past the faulting instruction and sets
+ * RAX; a handler redirects RIP/RSP/RDI into another function.
+ */
 
 __asm__(".text\n"
 	".globl mc_fault_func\n"
@@ -1104,7 +1140,11 @@ static int t_mcontext_rip(void)
 	return 0;
 }
 
-/* ---- forged_sigreturn ------------------------------------------------------------- */
+/*
+ * forged_sigreturn: rt_sigreturn with forged frames (kernel CS, user-data CS, kernel or
+ * non-canonical RIP, IOPL/NT/VM in RFLAGS) never yields CPL 0 or IOPL 3: SIGSEGV or a sane
+ * continuation; a valid forged frame works.
+ */
 
 static char fs_stack[16384] __attribute__((aligned(16)));
 static ucontext_t fs_frame[2] __attribute__((aligned(64)));
@@ -1168,7 +1208,10 @@ static int t_forged_sigreturn(void)
 	return 0;
 }
 
-/* ---- segv_longjmp ----------------------------------------------------------------- */
+/*
+ * segv_longjmp: SIGSEGV si_addr/si_code (SEGV_MAPERR for NULL and unmapped, SEGV_ACCERR for a
+ * PROT_READ write), recovered with siglongjmp, repeatedly (mask restored).
+ */
 
 static sigjmp_buf sj_jb;
 static volatile uintptr_t sj_addr;
@@ -1219,7 +1262,10 @@ static int t_segv_longjmp(void)
 	return 0;
 }
 
-/* ---- rt_queue_order --------------------------------------------------------------- */
+/*
+ * rt_queue_order: queued RT signals are all delivered, lowest number first, FIFO with their
+ * si_value; SIGUSR1 x3 coalesces; sigwaitinfo drains 50 in order.
+ */
 
 #define RQ_MAX 64
 static int rq_sig[RQ_MAX], rq_val[RQ_MAX];
@@ -1286,7 +1332,10 @@ static int t_rt_queue_order(void)
 	return 0;
 }
 
-/* ---- stop_continue ---------------------------------------------------------------- */
+/*
+ * stop_continue: SIGSTOP: WUNTRACED reports WIFSTOPPED and the child really stops; SIGCONT:
+ * WCONTINUED, the SIGCONT handler runs; SIGTSTP stops too; then a normal exit.
+ */
 
 struct sc_shared {
 	_Atomic long ticks;
@@ -1349,7 +1398,10 @@ static int t_stop_continue(void)
 	return 0;
 }
 
-/* ---- sigchld ---------------------------------------------------------------------- */
+/*
+ * sigchld: SIGCHLD handler siginfo for an exit (CLD_EXITED, status) and a kill (CLD_KILLED);
+ * SIGCHLD ignored: automatic reaping, waitpid gives ECHILD.
+ */
 
 static _Atomic int cl_count;
 static volatile int cl_code, cl_status, cl_pid;
@@ -1411,7 +1463,10 @@ static int t_sigchld(void)
 	return 0;
 }
 
-/* ---- sigpipe ---------------------------------------------------------------------- */
+/*
+ * sigpipe: a write to a pipe without readers: SIGPIPE kills by default; EPIPE when ignored or
+ * handled.
+ */
 
 static _Atomic int sp_count;
 static void sp_handler(int sig)
@@ -1449,7 +1504,10 @@ static int t_sigpipe(void)
 	return 0;
 }
 
-/* ---- alarm_pause ------------------------------------------------------------------ */
+/*
+ * alarm_pause: alarm(1) + pause() returns EINTR after the handler, about 1 s later; alarm(0)
+ * cancels and returns the remaining seconds; the default action kills.
+ */
 
 static _Atomic int al_count;
 static void al_handler(int sig)
@@ -1490,7 +1548,10 @@ static int t_alarm_pause(void)
 	return 0;
 }
 
-/* ---- timer_create ----------------------------------------------------------------- */
+/*
+ * timer_create: a periodic CLOCK_MONOTONIC SIGEV_SIGNAL timer (SI_TIMER, si_value),
+ * timer_gettime, timer_delete stops it; a one-shot timer fires once.
+ */
 
 static _Atomic int tm_count, tm_bad;
 static void tm_handler(int sig, siginfo_t *si, void *uc)
@@ -1545,7 +1606,10 @@ static int t_timer_create(void)
 	return 0;
 }
 
-/* ---- cancel_condwait / cancel_sleep ----------------------------------------------- */
+/*
+ * cancel_condwait / cancel_sleep: pthread_cancel of a thread blocked in pthread_cond_wait
+ * (cleanup handler runs and releases the mutex) or in sleep(): join gives PTHREAD_CANCELED.
+ */
 
 static pthread_mutex_t cc_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cc_cond = PTHREAD_COND_INITIALIZER;
@@ -1625,7 +1689,11 @@ static int t_cancel_sleep(void)
 	return 0;
 }
 
-/* ---- fork_exec_semantics ---------------------------------------------------------- */
+/*
+ * fork_exec_semantics: fork keeps handlers, ignored signals, the mask and the alternate stack,
+ * not the parent's pending signals; execve resets caught signals to SIG_DFL, keeps ignored ones,
+ * the mask and pending signals, drops the alternate stack.
+ */
 
 static void fe_handler(int sig)
 {
@@ -1715,7 +1783,10 @@ static int t_fork_exec_semantics(void)
 	return 0;
 }
 
-/* ---- signal_storm ----------------------------------------------------------------- */
+/*
+ * signal_storm: 8 threads on all CPUs send each other 16000 RT signals with rt_tgsigqueueinfo:
+ * every one arrives once, in order per sender.
+ */
 
 #define ST_THREADS 8
 #define ST_PER_THREAD 2000
@@ -1819,7 +1890,10 @@ static int t_signal_storm(void)
 	return 0;
 }
 
-/* ---- kill_pgrp -------------------------------------------------------------------- */
+/*
+ * kill_pgrp: kill(-pgid) reaches every process of a setpgid group; kill(0) from inside reaches
+ * the group only; an empty group is ESRCH.
+ */
 
 #define KP_KIDS 3
 struct kp_shared {
@@ -1915,7 +1989,10 @@ static int t_kill_pgrp(void)
 	return 0;
 }
 
-/* ---- sigsuspend ------------------------------------------------------------------- */
+/*
+ * sigsuspend: sigsuspend returns EINTR at once for a pending signal (atomic), is woken by a
+ * later one, runs the handler with the suspend mask, restores the mask.
+ */
 
 static _Atomic int ss_count, ss_usr2;
 static volatile int ss_usr1_blocked_inside, ss_usr2_blocked_inside;
