@@ -191,6 +191,10 @@ busybox:
 			exit 0; \
 		fi; \
 	fi; \
+	if ! command -v dpkg-deb >/dev/null 2>&1; then \
+		echo "busybox: dpkg-deb is missing (apt-get install dpkg): busybox left out of the image"; \
+		exit 0; \
+	fi; \
 	v=$$(dpkg-deb -f $(BUSYBOX_DEB) Version); \
 	if [ "$$v" != '$(BUSYBOX_VERSION)' ]; then \
 		echo "busybox: $(BUSYBOX_DEB) is version $$v, not $(BUSYBOX_VERSION): delete it to fetch the pinned one"; \

@@ -6,6 +6,8 @@
  *                           "sigtest NAME: FAIL ..." on stderr and a nonzero status
  *   sigtest --exec-check    internal: the new image of fork_exec_semantics
  *
+ * SIGTEST_VERBOSE=1 in the environment: forged_sigreturn reports each case's outcome.
+ *
  * Every subtest runs in a forked child of the supervisor (this process), which
  * kills it after the subtest's time limit and reports a death by signal, so no
  * subtest can hang or take the caller down. Linux is the oracle: every subtest
@@ -1200,6 +1202,8 @@ static int t_forged_sigreturn(void)
 			fs_sigreturn(cases[i].rip, cases[i].cs, cases[i].rflags);
 		}
 		int st = reap(pid);
+		if (getenv("SIGTEST_VERBOSE"))
+			dprintf(2, "sigtest forged_sigreturn: %s: %s\n", cases[i].what, describe(st));
 		int ok = (cases[i].may_continue && WIFEXITED(st) && WEXITSTATUS(st) == 0) ||
 			 (cases[i].may_segv && WIFSIGNALED(st) && (WTERMSIG(st) == SIGSEGV || WTERMSIG(st) == SIGBUS));
 		CHECK(ok, "rt_sigreturn with %s: child %s (exit 3 = ran with CPL != 3 or IOPL != 0)", cases[i].what,
