@@ -99,8 +99,18 @@ fn run_prog(ctx: &mut Ctx, path: &str, args: &[&str]) -> Result<(), String> {
     let p = CStrArray::new(&[path]);
     let a = CStrArray::new(args);
     let e = CStrArray::new(&["PATH=/bin", "HOME=/"]);
+    // Capture only with a non-blocking read end (drained while the child runs, so
+    // a chatty child never blocks on a full pipe).
     let fds = match pipe() {
-        Ok(f) => Some(f),
+        Ok([r, w]) => match set_nonblocking(r) {
+            Ok(()) => Some([r, w]),
+            Err(err) => {
+                let _ = sys::close(r);
+                let _ = sys::close(w);
+                ctx.note(&format!("fcntl(O_NONBLOCK): {err:?}: output not captured"));
+                None
+            }
+        },
         Err(err) => {
             ctx.note(&format!("pipe2: {err:?}: output not captured"));
             None
@@ -126,11 +136,10 @@ fn run_prog(ctx: &mut Ctx, path: &str, args: &[&str]) -> Result<(), String> {
         let _ = sys::close(w);
         r
     });
-    let nonblock = rfd.is_some_and(|r| set_nonblocking(r).is_ok());
     let start = Instant::now();
     let mut nap = Duration::from_micros(500);
     let status = loop {
-        if let (Some(r), true) = (rfd, nonblock) {
+        if let Some(r) = rfd {
             drain(r, &mut out);
         }
         match process::wait(pid, WNOHANG) {
@@ -142,9 +151,7 @@ fn run_prog(ctx: &mut Ctx, path: &str, args: &[&str]) -> Result<(), String> {
             let _ = sys::kill(pid, SIGKILL);
             let _ = process::wait(pid, 0);
             if let Some(r) = rfd {
-                if nonblock {
-                    drain(r, &mut out);
-                }
+                drain(r, &mut out);
                 let _ = sys::close(r);
             }
             ctx.fail(format!("{what}: still running after {LIMIT:?}: killed"));
@@ -160,7 +167,7 @@ fn run_prog(ctx: &mut Ctx, path: &str, args: &[&str]) -> Result<(), String> {
         // The program is gone; what is left in the pipe (a grandchild may still
         // hold the write end: bounded).
         let until = Instant::now();
-        while nonblock && !drain(r, &mut out) && until.elapsed() < Duration::from_millis(200) {
+        while !drain(r, &mut out) && until.elapsed() < Duration::from_millis(200) {
             thread::sleep(Duration::from_millis(5));
         }
         let _ = sys::close(r);
