@@ -134,16 +134,37 @@ USER_RUST      := init utest threads-demo ubench
 USER_PKGS      := -p weft-rt -p weft-sync $(foreach p,$(USER_RUST),-p weft-$(p))
 # C programs (user/c/*.c): static musl executables.
 USER_C_OUT     := $(USER_DIR)/c
-USER_C         := hello pthread_smoke
+USER_C         := hello pthread_smoke sigtest
 MUSL_GCC       ?= musl-gcc
 USER_CFLAGS    := -static -O2 -Wall -Wextra -Werror -pthread
 # Broken executables for utest's user_bad_elf (user/bad-elf/gen.sh), mode 0755.
 USER_BAD       := bad-garbage bad-truncated bad-truncated-phdrs bad-truncated-segment bad-arch
 
-USER_BINS += $(addprefix $(USER_OUT)/,$(USER_RUST)) $(addprefix $(USER_C_OUT)/,$(USER_C)) \
-	$(addprefix $(USER_C_OUT)/,$(USER_BAD))
+# Rust std program (user/stdtest, crate weft-stdtest): std's own runtime, so plain
+# RUSTFLAGS (never USER_RUSTFLAGS) in its own target directory, and the workspace's
+# std-unwind profile (release with unwinding panics).
+STD_DIR   := $(CURDIR)/target/std
+STD_OUT   := $(STD_DIR)/$(USER_TARGET)/std-unwind
+STD_CARGO  = CARGO_TARGET_DIR=$(STD_DIR) RUSTFLAGS= $(CARGO)
 
-.PHONY: user user-rust user-check user-host-test
+USER_BINS += $(addprefix $(USER_OUT)/,$(USER_RUST)) $(addprefix $(USER_C_OUT)/,$(USER_C)) \
+	$(addprefix $(USER_C_OUT)/,$(USER_BAD)) $(STD_OUT)/stdtest
+
+# Busybox: Debian's busybox-static, pinned, fetched with `apt-get download` into
+# build/busybox/ (cached) and unpacked there with `dpkg-deb -x`; the initramfs gets
+# /bin/busybox and its copyright file when they are there. A failed download is
+# reported and skipped (the build goes on; utest's sh_signals then says so).
+BUSYBOX_VERSION   := 1:1.35.0-4+deb12u1+b1
+BUSYBOX_DIR       := $(BUILD)/busybox
+BUSYBOX_DEB       := $(BUSYBOX_DIR)/busybox-static.deb
+BUSYBOX           := $(BUSYBOX_DIR)/bin/busybox
+BUSYBOX_COPYRIGHT := $(BUSYBOX_DIR)/usr/share/doc/busybox-static/copyright
+# Optional image files, `source:/dest/path:mode`: installed if the source exists.
+ROOTFS_OPTIONAL := $(BUSYBOX):/bin/busybox:0755 \
+	$(BUSYBOX_COPYRIGHT):/usr/share/doc/busybox-static/copyright:0644
+ROOTFS_FILES += user/sh/signals.sh:/etc/tests/signals.sh
+
+.PHONY: user user-rust user-std user-check user-host-test busybox
 
 # `make user`: every user program.
 user: $(USER_BINS)
@@ -152,6 +173,41 @@ user: $(USER_BINS)
 $(addprefix $(USER_OUT)/,$(USER_RUST)): user-rust ;
 user-rust: | deps
 	$(USER_CARGO) build --release --target $(USER_TARGET) $(USER_PKGS)
+
+busybox:
+	@if [ -x $(BUSYBOX) ] && [ -f $(BUSYBOX_COPYRIGHT) ]; then exit 0; fi; \
+	mkdir -p $(BUSYBOX_DIR)/dl; \
+	if [ ! -f $(BUSYBOX_DEB) ]; then \
+		rm -f $(BUSYBOX_DIR)/dl/*.deb; \
+		echo "busybox: apt-get download busybox-static=$(BUSYBOX_VERSION)"; \
+		if (cd $(BUSYBOX_DIR)/dl && apt-get download 'busybox-static=$(BUSYBOX_VERSION)') \
+			>$(BUSYBOX_DIR)/download.log 2>&1 && mv $(BUSYBOX_DIR)/dl/busybox-static_*.deb $(BUSYBOX_DEB); then :; \
+		else \
+			echo "busybox: could not download busybox-static=$(BUSYBOX_VERSION) (log: $(BUSYBOX_DIR)/download.log)."; \
+			echo "busybox: to get it, on a Debian 12 (bookworm) system with deb.debian.org in its sources run"; \
+			echo "busybox:   apt-get download busybox-static=$(BUSYBOX_VERSION)"; \
+			echo "busybox: and copy the .deb to $(BUSYBOX_DEB); until then busybox is left out of the image"; \
+			echo "busybox: and its tests are skipped."; \
+			exit 0; \
+		fi; \
+	fi; \
+	if ! command -v dpkg-deb >/dev/null 2>&1; then \
+		echo "busybox: dpkg-deb is missing (apt-get install dpkg): busybox left out of the image"; \
+		exit 0; \
+	fi; \
+	v=$$(dpkg-deb -f $(BUSYBOX_DEB) Version); \
+	if [ "$$v" != '$(BUSYBOX_VERSION)' ]; then \
+		echo "busybox: $(BUSYBOX_DEB) is version $$v, not $(BUSYBOX_VERSION): delete it to fetch the pinned one"; \
+		exit 1; \
+	fi; \
+	dpkg-deb -x $(BUSYBOX_DEB) $(BUSYBOX_DIR) && test -x $(BUSYBOX) && test -f $(BUSYBOX_COPYRIGHT) && \
+	echo "busybox: $(BUSYBOX) ($(BUSYBOX_VERSION))"
+
+initramfs: busybox
+
+$(STD_OUT)/stdtest: user-std ;
+user-std: | deps
+	$(STD_CARGO) build --profile std-unwind --target $(USER_TARGET) -p weft-stdtest
 
 $(USER_C_OUT)/%: user/c/%.c | deps
 	@mkdir -p $(@D)
@@ -165,17 +221,26 @@ $(addprefix $(USER_C_OUT)/,$(USER_BAD)) &: user/bad-elf/gen.sh $(USER_C_OUT)/hel
 user-check: | deps
 	$(CARGO) fmt --check $(USER_PKGS)
 	$(USER_CARGO) clippy --release --target $(USER_TARGET) $(USER_PKGS) -- -D warnings
+	$(CARGO) fmt --check -p weft-stdtest
+	$(STD_CARGO) clippy --profile std-unwind --target $(USER_TARGET) -p weft-stdtest -- -D warnings
 
 # `make user-host-test`: the user programs natively on this Linux host, from a
-# /bin-like directory (utest finds the bad-* files next to itself); ubench last
-# (figures only, a few seconds).
-user-host-test: user
+# /bin-like directory (utest finds the bad-* files, sigtest, stdtest, busybox and
+# signals.sh next to itself); the external-program tests (sig_*, std_*, sh_*) after
+# the rest; ubench last (figures only, a few seconds).
+user-host-test: user busybox
 	@rm -rf $(USER_DIR)/bin && mkdir -p $(USER_DIR)/bin
 	install -m 0755 $(USER_BINS) $(USER_DIR)/bin/
+	install -m 0644 user/sh/signals.sh $(USER_DIR)/bin/
+	@if [ -x $(BUSYBOX) ]; then install -m 0755 $(BUSYBOX) $(USER_DIR)/bin/; \
+	else echo "user-host-test: no $(BUSYBOX): sh_signals reports busybox not installed"; fi
 	$(USER_DIR)/bin/hello
 	$(USER_DIR)/bin/pthread_smoke
 	$(USER_DIR)/bin/init --run threads-demo
-	$(USER_DIR)/bin/init --test
+	$(USER_DIR)/bin/init --test --no-ext
+	$(USER_DIR)/bin/init --test sig_
+	$(USER_DIR)/bin/init --test std_
+	$(USER_DIR)/bin/init --test sh_
 	$(USER_DIR)/bin/init --run ubench
 # <<< USER PROGRAMS <<<
 
@@ -185,6 +250,7 @@ initramfs: $(USER_BINS) $(foreach f,$(ROOTFS_FILES),$(firstword $(subst :, ,$(f)
 	@printf 'Welcome to Weft.\n' > $(ROOTFS)/etc/motd
 	$(if $(USER_BINS),install -m 0755 $(USER_BINS) $(ROOTFS)/bin/)
 	$(foreach f,$(ROOTFS_FILES),install -D -m 0644 $(firstword $(subst :, ,$(f))) $(ROOTFS)$(lastword $(subst :, ,$(f)));)
+	@$(foreach f,$(ROOTFS_OPTIONAL),set -- $(subst :, ,$(f)); if [ -f "$$1" ]; then install -D -m "$$3" "$$1" "$(ROOTFS)$$2"; fi;) true
 	$(if $(EXTRA),@test -d '$(EXTRA)' || { echo "EXTRA=$(EXTRA) is not a directory"; exit 1; })
 	$(if $(EXTRA),cp -a '$(EXTRA)'/. $(ROOTFS)/)
 	@cd $(ROOTFS) && tar --format=ustar --sort=name --owner=0 --group=0 --numeric-owner \

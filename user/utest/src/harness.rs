@@ -48,6 +48,7 @@ impl Ctx {
 pub type TestFn = fn(&mut Ctx) -> Result<(), String>;
 
 /// A named test with its time limit.
+#[derive(Clone, Copy)]
 pub struct Test {
     pub name: &'static str,
     pub f: TestFn,
