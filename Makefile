@@ -134,7 +134,7 @@ USER_RUST      := init utest threads-demo ubench
 USER_PKGS      := -p weft-rt -p weft-sync $(foreach p,$(USER_RUST),-p weft-$(p))
 # C programs (user/c/*.c): static musl executables.
 USER_C_OUT     := $(USER_DIR)/c
-USER_C         := hello pthread_smoke sigtest
+USER_C         := hello pthread_smoke sigtest sigbench
 MUSL_GCC       ?= musl-gcc
 USER_CFLAGS    := -static -O2 -Wall -Wextra -Werror -pthread
 # Broken executables for utest's user_bad_elf (user/bad-elf/gen.sh), mode 0755.
@@ -251,6 +251,10 @@ initramfs: $(USER_BINS) $(foreach f,$(ROOTFS_FILES),$(firstword $(subst :, ,$(f)
 	$(if $(USER_BINS),install -m 0755 $(USER_BINS) $(ROOTFS)/bin/)
 	$(foreach f,$(ROOTFS_FILES),install -D -m 0644 $(firstword $(subst :, ,$(f))) $(ROOTFS)$(lastword $(subst :, ,$(f)));)
 	@$(foreach f,$(ROOTFS_OPTIONAL),set -- $(subst :, ,$(f)); if [ -f "$$1" ]; then install -D -m "$$3" "$$1" "$(ROOTFS)$$2"; fi;) true
+	@# Every busybox applet by name (/bin/sh among them): symbolic links to /bin/busybox
+	@# (busybox runs applets by argv[0]; without /proc/self/exe it finds them on PATH).
+	@if [ -x $(ROOTFS)/bin/busybox ]; then for a in $$($(BUSYBOX) --list); do \
+		[ -e $(ROOTFS)/bin/$$a ] || ln -s busybox $(ROOTFS)/bin/$$a; done; fi
 	$(if $(EXTRA),@test -d '$(EXTRA)' || { echo "EXTRA=$(EXTRA) is not a directory"; exit 1; })
 	$(if $(EXTRA),cp -a '$(EXTRA)'/. $(ROOTFS)/)
 	@cd $(ROOTFS) && tar --format=ustar --sort=name --owner=0 --group=0 --numeric-owner \

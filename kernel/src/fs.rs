@@ -33,6 +33,9 @@ impl KWaitQueue {
     }
 }
 
+/// Every thread in poll/ppoll sleeps here; any file wait queue's wake wakes them.
+pub static POLL_WQ: weft_sched::WaitQueue<Thread, KernelPlatform> = weft_sched::WaitQueue::new();
+
 /// Whether the current thread's sleep must end (a signal to take, or it must exit).
 pub fn interrupted() -> bool {
     crate::proc::signal::interrupted()
@@ -50,6 +53,10 @@ impl weft_vfs::WaitQueue for KWaitQueue {
 
     fn wake_all(&self) {
         task::wake_all(&self.wq);
+        // Readiness changed: pollers re-check (proc/syscall/poll.rs).
+        if !POLL_WQ.is_empty() {
+            task::wake_all(&POLL_WQ);
+        }
     }
 }
 

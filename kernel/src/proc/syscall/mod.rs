@@ -7,6 +7,7 @@
 mod files;
 mod memory;
 mod misc;
+mod poll;
 mod process;
 mod signal;
 mod threads;
@@ -110,6 +111,8 @@ fn dispatch(nr: usize, a: [u64; 6], f: &mut TrapFrame) -> SysResult {
         nr::PIPE => files::pipe2(a[0], 0),
         nr::PIPE2 => files::pipe2(a[0], a[1]),
         nr::IOCTL => files::ioctl(a[0], a[1], a[2]),
+        nr::POLL => poll::poll(a[0], a[1], a[2]),
+        nr::PPOLL => poll::ppoll(a[0], a[1], a[2], a[3], a[4]),
         nr::GETCWD => files::getcwd(a[0], a[1]),
         nr::MKDIR => files::mkdir(a[0], a[1]),
         nr::UNLINK => files::unlink(a[0]),
