@@ -45,6 +45,25 @@ pub struct UserFpuFormat {
     pub mxcsr_mask: u32,
 }
 
+/// A context's own FPU save area.
+struct FpuSlot(core::cell::UnsafeCell<FpuArea>);
+
+// SAFETY: the area is only accessed by the CPU the context runs on: switch-out
+// saves into it and switch-in restores from it (interrupts off, with the context
+// claimed by the running/resumable protocol), and the running thread's own
+// `save_user_fpu`/`load_user_fpu` run with interrupts off on that CPU. Accesses
+// never overlap.
+unsafe impl Sync for FpuSlot {}
+
+impl FpuSlot {
+    fn ptr(&self) -> *mut u8 {
+        self.0.get().cast()
+    }
+}
+
+/// The initial user FPU image (built once; read-only afterwards).
+static INITIAL_FPU: spin::Once<Box<FpuArea>> = spin::Once::new();
+
 static MXCSR_MASK: AtomicU64 = AtomicU64::new(0);
 
 /// The user FPU save format (XCR0 as `cpu::enable_features` set it).
@@ -93,7 +112,7 @@ pub struct Context {
     /// User GS base, loaded on switch-in (kept in KERNEL_GS_BASE while in the kernel).
     pub gs_base: AtomicU64,
     stack: Option<Box<dyn StackMemory>>,
-    fpu: Option<Box<FpuArea>>,
+    fpu: Option<Box<FpuSlot>>,
 }
 
 impl Context {
@@ -165,13 +184,12 @@ impl Context {
         if self.fpu.is_none() {
             return;
         }
-        assert_eq!(
-            self.running_on.load(Ordering::Acquire),
-            percpu::cpu_id(),
-            "reset_user_fpu on a context that is not running here"
-        );
-        let mut init = Box::new(FpuArea([0; 4096]));
-        crate::switch::fpu_init_area(&mut init.0);
+        self.assert_running_here();
+        let init = INITIAL_FPU.call_once(|| {
+            let mut a = Box::new(FpuArea([0; 4096]));
+            crate::switch::fpu_init_area(&mut a.0);
+            a
+        });
         let _irq = crate::cpu::IrqGuard::new();
         // SAFETY: `init` is a valid image (XSAVE header zero: every component in its
         // initial state; FCW and MXCSR set) and 64-byte aligned; the registers belong
@@ -190,31 +208,34 @@ impl Context {
         };
         self.assert_running_here();
         let _irq = crate::cpu::IrqGuard::new();
+        let n = out.len().min(4096);
         // SAFETY: the area is this running context's own 64-byte aligned 4 KiB save
-        // area; with interrupts off no switch-out writes it concurrently, and its
+        // area (see FpuSlot); with interrupts off nothing else touches it, and its
         // contents are rewritten at the next switch-out anyway.
-        unsafe { crate::switch::fpu_save(area.0.as_ptr() as *mut u8) };
-        let n = out.len().min(area.0.len());
-        out[..n].copy_from_slice(&area.0[..n]);
+        unsafe {
+            crate::switch::fpu_save(area.ptr());
+            core::ptr::copy_nonoverlapping(area.ptr(), out.as_mut_ptr(), n);
+        }
     }
 
     /// Loads `image` into the running thread's user FPU registers. `image` must be
     /// a valid save image for this CPU (weft-signal's `sanitize_fpu_image` makes
     /// one from user bytes). Call only on the context running on this CPU.
     pub fn load_user_fpu(&self, image: &[u8]) {
-        if self.fpu.is_none() {
+        let Some(area) = self.fpu.as_ref() else {
             return;
-        }
+        };
         self.assert_running_here();
-        let mut staged = Box::new(FpuArea([0; 4096]));
-        let n = image.len().min(staged.0.len());
-        staged.0[..n].copy_from_slice(&image[..n]);
+        let n = image.len().min(4096);
         let _irq = crate::cpu::IrqGuard::new();
-        // SAFETY: `staged` is 64-byte aligned and holds an image whose MXCSR and
-        // XSAVE header were checked against this CPU's rules, so XRSTOR/FXRSTOR
-        // accept it; the registers belong to this running context (its own area is
-        // rewritten from them at the next switch-out).
-        unsafe { crate::switch::fpu_restore(staged.0.as_ptr()) };
+        // SAFETY: the area is this running context's own (FpuSlot: nothing else
+        // touches it with interrupts off here); the image's MXCSR and XSAVE header
+        // were checked against this CPU's rules, so XRSTOR/FXRSTOR accept it; the
+        // registers belong to this running context.
+        unsafe {
+            core::ptr::copy_nonoverlapping(image.as_ptr(), area.ptr(), n);
+            crate::switch::fpu_restore(area.ptr());
+        }
     }
 
     fn assert_running_here(&self) {
@@ -227,9 +248,9 @@ impl Context {
 
     /// Gives this context a user FPU state (initial values as for a new program).
     pub fn with_fpu(mut self) -> Context {
-        let mut area = Box::new(FpuArea([0; 4096]));
-        crate::switch::fpu_init_area(&mut area.0);
-        self.fpu = Some(area);
+        let mut slot = Box::new(FpuSlot(core::cell::UnsafeCell::new(FpuArea([0; 4096]))));
+        crate::switch::fpu_init_area(&mut slot.0.get_mut().0);
+        self.fpu = Some(slot);
         self
     }
 
@@ -276,7 +297,7 @@ fn switch(prev: &Context, next: &Context) {
     if let Some(f) = prev.fpu.as_ref() {
         // SAFETY: the area is 64-byte aligned and 4 KiB, enough for any XSAVE layout
         // Weft enables; this CPU's FPU registers belong to `prev`.
-        unsafe { crate::switch::fpu_save(f.0.as_ptr() as *mut u8) };
+        unsafe { crate::switch::fpu_save(f.ptr()) };
     }
     let fs = next.fs_base.load(Ordering::Relaxed);
     if fs != prev.fs_base.load(Ordering::Relaxed) {
@@ -293,7 +314,7 @@ fn switch(prev: &Context, next: &Context) {
     if let Some(f) = next.fpu.as_ref() {
         // SAFETY: the area holds an image saved by `fpu_save` or initialised by
         // `fpu_init_area`.
-        unsafe { crate::switch::fpu_restore(f.0.as_ptr()) };
+        unsafe { crate::switch::fpu_restore(f.ptr()) };
     }
     if next.stack.is_some() {
         crate::gdt::set_rsp0(percpu::this(), next.stack_top());

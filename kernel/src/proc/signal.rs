@@ -179,8 +179,14 @@ pub fn send_thread(p: &Arc<Process>, t: &Arc<Thread>, info: SigInfo) -> Result<(
         return Ok(());
     }
     let ut = t.user.as_ref().ok_or(Errno::ESRCH)?;
-    // The thread list is a lock taken with interrupts on: snapshot it first.
-    let threads: Vec<Arc<Thread>> = p.threads.lock().clone();
+    // Only SIGCONT and stop signals touch the other threads' queues. The thread
+    // list is a lock taken with interrupts on: snapshot it before the signal lock.
+    let threads: Vec<Arc<Thread>> =
+        if sig == SIGCONT || weft_signal::STOP_SIGNALS & sigmask(sig) != 0 {
+            p.threads.lock().clone()
+        } else {
+            Vec::new()
+        };
     let (wake, cont) = {
         let mut ps = p.sig.lock();
         let cont = prepare_signal(&threads, &mut ps, sig);

@@ -190,8 +190,35 @@ fn main(args: Args) -> i32 {
         "goal thread_create < 50000 ns: {}",
         show(r.get("thread_create_join"), "thread_create_join")
     );
+    run_sigbench(&args, r.filter);
     println!("ubench: done in {} ms", started.elapsed().as_millis());
     0
+}
+
+/// The signal benchmarks are a plain POSIX C program (`sigbench`, next to this
+/// one): run it with the same filter; its `bench` lines join ours.
+fn run_sigbench(args: &Args, filter: Option<&str>) {
+    let me = args.get(0).unwrap_or("/bin/ubench");
+    let dir = me.rsplit_once('/').map_or(".", |(d, _)| d);
+    let path = alloc::format!("{dir}/sigbench");
+    let mut argv = Vec::from([path.as_str()]);
+    if let Some(f) = filter {
+        argv.push(f);
+    }
+    let a = weft_rt::process::CStrArray::new(&argv);
+    let e = weft_rt::process::CStrArray::new(&["PATH=/bin"]);
+    match weft_rt::process::fork() {
+        Ok(weft_rt::process::Fork::Child) => {
+            // SAFETY: well-formed, NUL-terminated arrays built before the fork.
+            unsafe { sys::execve(a.entry(0), a.as_ptr(), e.as_ptr()) };
+            println!("ubench: {path} not found: no signal benchmarks");
+            sys::exit_group(0)
+        }
+        Ok(weft_rt::process::Fork::Parent(pid)) => {
+            let _ = weft_rt::process::wait(pid, 0);
+        }
+        Err(e) => println!("ubench: fork for sigbench failed: {e:?}"),
+    }
 }
 
 struct PingPong {

@@ -74,23 +74,41 @@ weft_uaccess_extable_start:
     .global weft_ua_copy_\sfx
 weft_ua_copy_\sfx:
     mov rcx, rdx
-1:  rep movsb
+    shr rcx, 3
+1:  rep movsq
+    mov rcx, rdx
+    and rcx, 7
+2:  rep movsb
     xor eax, eax
     ret
-2:  mov rax, rcx
+3:  shl rcx, 3
+    and rdx, 7
+    lea rax, [rcx + rdx]
     ret
-    WEFT_UA_EXTABLE 1b, 2b, \flags
+4:  mov rax, rcx
+    ret
+    WEFT_UA_EXTABLE 1b, 3b, \flags
+    WEFT_UA_EXTABLE 2b, 4b, \flags
 
     .p2align 4
     .global weft_ua_clear_\sfx
 weft_ua_clear_\sfx:
     mov rcx, rsi
+    shr rcx, 3
     xor eax, eax
-1:  rep stosb
+1:  rep stosq
+    mov rcx, rsi
+    and rcx, 7
+2:  rep stosb
     ret
-2:  mov rax, rcx
+3:  shl rcx, 3
+    and rsi, 7
+    lea rax, [rcx + rsi]
     ret
-    WEFT_UA_EXTABLE 1b, 2b, \flags
+4:  mov rax, rcx
+    ret
+    WEFT_UA_EXTABLE 1b, 3b, \flags
+    WEFT_UA_EXTABLE 2b, 4b, \flags
 
     .p2align 4
     .global weft_ua_read_u32_\sfx
