@@ -110,6 +110,15 @@ pub fn sys_futex(
     uaddr2: u64,
     val3: u32,
 ) -> Result<u64, Errno> {
+    use weft_abi::futex::{
+        FUTEX_CMD_MASK, FUTEX_LOCK_PI, FUTEX_LOCK_PI2, FUTEX_TRYLOCK_PI, FUTEX_UNLOCK_PI,
+    };
+    if matches!(
+        op & FUTEX_CMD_MASK,
+        FUTEX_LOCK_PI | FUTEX_LOCK_PI2 | FUTEX_TRYLOCK_PI | FUTEX_UNLOCK_PI
+    ) {
+        return pi(uaddr, op, arg4);
+    }
     let req = decode(op, val, arg4, val3)?;
     check_uaddr(uaddr, USER_LIMIT)?;
     let (me, p) = crate::proc::uthread::me();
@@ -192,6 +201,113 @@ pub fn sys_futex(
                     wake_thread,
                 )
                 .map(|n| n as u64)
+        }
+    }
+}
+
+/// Reads the futex word, resolving a fault once (EFAULT if it stays bad).
+fn load_word(mem: &Mem<'_>, uaddr: u64) -> Result<u32, Errno> {
+    match mem.load_u32(uaddr) {
+        Ok(v) => Ok(v),
+        Err(_) => {
+            mem.fault_in(uaddr, true).map_err(|_| Errno::EFAULT)?;
+            mem.load_u32(uaddr).map_err(|_| Errno::EFAULT)
+        }
+    }
+}
+
+fn cas_word(mem: &Mem<'_>, uaddr: u64, old: u32, new: u32) -> Result<bool, Errno> {
+    let r = match mem.cmpxchg_u32(uaddr, old, new) {
+        Ok(v) => v,
+        Err(_) => {
+            mem.fault_in(uaddr, true).map_err(|_| Errno::EFAULT)?;
+            mem.cmpxchg_u32(uaddr, old, new)
+                .map_err(|_| Errno::EFAULT)?
+        }
+    };
+    Ok(r == old)
+}
+
+/// The PI futex commands: LOCK_PI, LOCK_PI2, TRYLOCK_PI, UNLOCK_PI, with the
+/// word protocol of Linux (owner tid, FUTEX_WAITERS, FUTEX_OWNER_DIED) so that
+/// musl's priority-inheritance mutexes, robust or not, work. Waiters sleep on the
+/// futex table like FUTEX_WAIT on the word's current value, so a change of owner
+/// is never missed. Not (yet) done: boosting the owner's priority, and a direct
+/// hand-off to the first waiter; an unlock leaves FUTEX_WAITERS set (owner 0), so
+/// that every later locker goes through the kernel and nobody is left asleep.
+fn pi(uaddr: u64, op: u32, arg4: u64) -> Result<u64, Errno> {
+    use weft_abi::futex::*;
+    check_uaddr(uaddr, USER_LIMIT)?;
+    let cmd = op & FUTEX_CMD_MASK;
+    let (me, p) = crate::proc::uthread::me();
+    let aspace = p.aspace().ok_or(Errno::EFAULT)?;
+    let mem = Mem { aspace: &aspace };
+    let key = key_for(&aspace, uaddr, op & FUTEX_PRIVATE_FLAG != 0)?;
+    let tid = me.tid() as u32;
+    if cmd == FUTEX_UNLOCK_PI {
+        loop {
+            let v = load_word(&mem, uaddr)?;
+            if v & FUTEX_TID_MASK != tid {
+                return Err(Errno::EPERM);
+            }
+            if cas_word(&mem, uaddr, v, v & FUTEX_WAITERS)? {
+                if v & FUTEX_WAITERS != 0 {
+                    let _irq = IrqGuard::new();
+                    let _ = table().wake(&key, 1, FUTEX_BITSET_MATCH_ANY, wake_thread);
+                }
+                return Ok(0);
+            }
+        }
+    }
+    let deadline = if cmd == FUTEX_TRYLOCK_PI || arg4 == 0 {
+        None
+    } else {
+        let abs = ts_ns(&read_timespec(arg4)?);
+        let realtime = cmd == FUTEX_LOCK_PI || op & FUTEX_CLOCK_REALTIME != 0;
+        Some(if realtime {
+            crate::time::monotonic_ns() + abs.saturating_sub(crate::time::realtime_ns())
+        } else {
+            abs
+        })
+    };
+    loop {
+        let v = load_word(&mem, uaddr)?;
+        let owner = v & FUTEX_TID_MASK;
+        if owner == 0 {
+            // Free (perhaps after its owner died): take it, keeping both flags.
+            if cas_word(
+                &mem,
+                uaddr,
+                v,
+                tid | (v & (FUTEX_WAITERS | FUTEX_OWNER_DIED)),
+            )? {
+                return Ok(0);
+            }
+            continue;
+        }
+        if owner == tid {
+            return Err(Errno::EDEADLK);
+        }
+        if cmd == FUTEX_TRYLOCK_PI {
+            return Err(Errno::EAGAIN);
+        }
+        if v & FUTEX_WAITERS == 0 && !cas_word(&mem, uaddr, v, v | FUTEX_WAITERS)? {
+            continue;
+        }
+        match wait(
+            &me,
+            &mem,
+            key,
+            uaddr,
+            v | FUTEX_WAITERS,
+            FUTEX_BITSET_MATCH_ANY,
+            deadline,
+        ) {
+            Ok(_) | Err(Errno::EAGAIN) => continue,
+            // A lock attempt is always restarted after a handler (the deadline
+            // is absolute).
+            Err(e) if e.is_restart() => return Err(Errno::ERESTARTNOINTR),
+            Err(e) => return Err(e),
         }
     }
 }

@@ -2068,6 +2068,82 @@ static int t_sigsuspend(void)
 	return 0;
 }
 
+/* ---- pi_mutex (PI futexes, which musl's PTHREAD_PRIO_INHERIT mutexes use) --------- */
+
+#define PI_THREADS 4
+#define PI_ROUNDS 3000
+static pthread_mutex_t pi_m;
+static long pi_count;
+
+static void *pi_worker(void *a)
+{
+	(void)a;
+	for (int i = 0; i < PI_ROUNDS; i++) {
+		if (pthread_mutex_lock(&pi_m) != 0)
+			return (void *)1;
+		long c = pi_count;
+		if ((i & 63) == 0)
+			sched_yield(); /* hold it across a switch now and then: contention */
+		pi_count = c + 1;
+		pthread_mutex_unlock(&pi_m);
+	}
+	return NULL;
+}
+
+static void *pi_die_holding(void *a)
+{
+	pthread_mutex_lock((pthread_mutex_t *)a);
+	return NULL; /* exits with the robust mutex held */
+}
+
+static int t_pi_mutex(void)
+{
+	pthread_mutexattr_t at;
+	PT(pthread_mutexattr_init(&at));
+	PT(pthread_mutexattr_setprotocol(&at, PTHREAD_PRIO_INHERIT));
+	PT(pthread_mutex_init(&pi_m, &at));
+	/* Exclusion under contention: no increment lost. */
+	pthread_t th[PI_THREADS];
+	for (int i = 0; i < PI_THREADS; i++)
+		PT(pthread_create(&th[i], NULL, pi_worker, NULL));
+	for (int i = 0; i < PI_THREADS; i++) {
+		void *r;
+		PT(pthread_join(th[i], &r));
+		CHECK(r == NULL, "pthread_mutex_lock failed in a worker");
+	}
+	CHECK(pi_count == (long)PI_THREADS * PI_ROUNDS, "count %ld, expected %d", pi_count, PI_THREADS * PI_ROUNDS);
+	/* Relocking a PI mutex we hold (error-checking): EDEADLK from the kernel. */
+	pthread_mutex_t em;
+	pthread_mutexattr_t ea;
+	PT(pthread_mutexattr_init(&ea));
+	PT(pthread_mutexattr_setprotocol(&ea, PTHREAD_PRIO_INHERIT));
+	PT(pthread_mutexattr_settype(&ea, PTHREAD_MUTEX_ERRORCHECK));
+	PT(pthread_mutex_init(&em, &ea));
+	PT(pthread_mutex_lock(&em));
+	int e = pthread_mutex_lock(&em);
+	CHECK(e == EDEADLK, "relock of an error-checking PI mutex: %d, expected EDEADLK", e);
+	e = pthread_mutex_trylock(&em);
+	CHECK(e == EBUSY || e == EDEADLK, "trylock of a held PI mutex: %d", e);
+	PT(pthread_mutex_unlock(&em));
+	/* Robust + PI: the owner dies holding it; the next locker gets EOWNERDEAD. */
+	pthread_mutex_t rm;
+	pthread_mutexattr_t ra;
+	PT(pthread_mutexattr_init(&ra));
+	PT(pthread_mutexattr_setprotocol(&ra, PTHREAD_PRIO_INHERIT));
+	PT(pthread_mutexattr_setrobust(&ra, PTHREAD_MUTEX_ROBUST));
+	PT(pthread_mutex_init(&rm, &ra));
+	pthread_t d;
+	PT(pthread_create(&d, NULL, pi_die_holding, &rm));
+	PT(pthread_join(d, NULL));
+	e = pthread_mutex_lock(&rm);
+	CHECK(e == EOWNERDEAD, "lock after the owner died: %d, expected EOWNERDEAD", e);
+	PT(pthread_mutex_consistent(&rm));
+	PT(pthread_mutex_unlock(&rm));
+	PT(pthread_mutex_lock(&rm));
+	PT(pthread_mutex_unlock(&rm));
+	return 0;
+}
+
 /* ---- table and supervisor --------------------------------------------------------- */
 
 struct subtest {
@@ -2103,6 +2179,7 @@ static const struct subtest TESTS[] = {
 	{ "signal_storm", t_signal_storm, 120 },
 	{ "kill_pgrp", t_kill_pgrp, 60 },
 	{ "sigsuspend", t_sigsuspend, 30 },
+	{ "pi_mutex", t_pi_mutex, 60 },
 };
 #define NTESTS (sizeof TESTS / sizeof TESTS[0])
 

@@ -102,8 +102,8 @@ const fn wake_count(val: u32) -> u32 {
 ///
 /// Errors, as on Linux:
 /// - `ENOSYS`: unknown command; `FUTEX_FD`; the PI commands (`LOCK_PI`, `UNLOCK_PI`,
-///   `TRYLOCK_PI`, `WAIT_REQUEUE_PI`, `CMP_REQUEUE_PI`, `LOCK_PI2`), which Weft does
-///   not implement; `FUTEX_CLOCK_REALTIME` with anything but `FUTEX_WAIT_BITSET`;
+///   `TRYLOCK_PI`, `LOCK_PI2` are handled by the kernel before this decoder, in
+///   kernel/src/futex.rs; `WAIT_REQUEUE_PI`, `CMP_REQUEUE_PI` are not implemented); `FUTEX_CLOCK_REALTIME` with anything but `FUTEX_WAIT_BITSET`;
 ///   a `FUTEX_WAKE_OP` `val3` with an unknown operation or comparison.
 /// - `EINVAL`: a zero bitset for `WAIT_BITSET`/`WAKE_BITSET`; a negative (as `int`)
 ///   `val` or `val2` for `REQUEUE`/`CMP_REQUEUE`.

@@ -121,6 +121,7 @@ const TESTS: &[Test] = tests![
     t_ext::sig_signal_storm = 300,
     t_ext::sig_kill_pgrp = 300,
     t_ext::sig_sigsuspend = 300,
+    t_ext::sig_pi_mutex = 300,
     t_ext::std_threads = 300,
     t_ext::std_mutex_condvar = 300,
     t_ext::std_mpsc = 300,

@@ -239,6 +239,7 @@ ext_tests!(run_sigtest:
     sig_signal_storm => "signal_storm",
     sig_kill_pgrp => "kill_pgrp",
     sig_sigsuspend => "sigsuspend",
+    sig_pi_mutex => "pi_mutex",
 );
 
 ext_tests!(run_stdtest:
