@@ -71,7 +71,8 @@ impl weft_vfs::WaitQueue for KWaitQueue {
 /// receive interrupt through a small buffer.
 pub struct Console {
     input: Mutex<VecDeque<u8>>,
-    wq: Arc<KWaitQueue>,
+    /// A `KWaitQueue` that `poll` can also register on.
+    wq: Arc<crate::proc::syscall::poll::PollQueue>,
 }
 
 static CONSOLE: Once<Arc<Console>> = Once::new();
@@ -150,7 +151,7 @@ pub fn init(initramfs: Option<&[u8]>) {
         .call_once(|| {
             Arc::new(Console {
                 input: Mutex::new(VecDeque::new()),
-                wq: KWaitQueue::new(),
+                wq: crate::proc::syscall::poll::PollQueue::new(KWaitQueue::new()),
             })
         })
         .clone();

@@ -88,12 +88,13 @@ mod vfs;
 mod tests;
 
 pub use device::{
-    CharDevice, NullDevice, WOULD_BLOCK, WaitQueue, ZeroDevice, dev_major, dev_minor, makedev,
+    CharDevice, NullDevice, PollWaker, WOULD_BLOCK, WaitQueue, ZeroDevice, dev_major, dev_minor,
+    makedev,
 };
 pub use fdtable::{DEFAULT_NOFILE, FdTable, NR_OPEN};
 pub use file::{File, stat_bytes};
 pub use initramfs::{InitramfsError, UnpackStats};
-pub use inode::{FileType, Inode};
+pub use inode::{FileType, Inode, MAX_FILE_SIZE};
 pub use path::{MAX_SYMLINKS, NAME_MAX, PATH_MAX};
 pub use pipe::{PIPE_BUF, PIPE_DEFAULT_CAPACITY, PIPE_MAX_CAPACITY, pipe};
 pub use time::set_clock;

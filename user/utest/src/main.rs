@@ -27,6 +27,7 @@ mod t_basic;
 mod t_futex;
 mod t_mm;
 mod t_proc;
+mod t_reliab;
 mod t_sync;
 mod t_threads;
 mod util;
@@ -87,6 +88,12 @@ const TESTS: &[Test] = tests![
     t_sync::sync_try_lock,
     t_sync::sync_thread_local,
     t_sync::sync_uncontended_no_syscall,
+    t_reliab::reliab_poll_readiness,
+    t_reliab::reliab_poll_timeouts_errors,
+    t_reliab::reliab_file_size_limit,
+    t_reliab::reliab_affinity_other_process = 60,
+    t_reliab::reliab_rlimit_errors,
+    t_reliab::reliab_failed_copyout,
 ];
 
 fn main(args: Args) -> i32 {
