@@ -31,7 +31,9 @@
 //!   sleep) and returns `EINTR`/`ERESTARTSYS` on a signal. The crate calls
 //!   [`WaitQueue::wake_all`] after every state change, with no VFS lock held. The
 //!   crate itself never sleeps; a non-blocking caller gets `EAGAIN`
-//!   ([`WOULD_BLOCK`]).
+//!   ([`WOULD_BLOCK`]). A queue may also accept [`PollWaker`]s
+//!   ([`WaitQueue::poll_register`]) that its `wake_all` wakes: how the kernel's
+//!   `poll` sleeps on several files at once.
 //! - [`CharDevice`]: the console (and later other devices). `read`/`write` are
 //!   non-blocking attempts (`EAGAIN` = would block); the device offers a wait
 //!   queue and a `poll` mask so that [`File`] can block on it. [`NullDevice`] and
