@@ -33,9 +33,6 @@ impl KWaitQueue {
     }
 }
 
-/// Every thread in poll/ppoll sleeps here; any file wait queue's wake wakes them.
-pub static POLL_WQ: weft_sched::WaitQueue<Thread, KernelPlatform> = weft_sched::WaitQueue::new();
-
 /// Whether the current thread's sleep must end (a signal to take, or it must exit).
 pub fn interrupted() -> bool {
     crate::proc::signal::interrupted()
@@ -53,10 +50,6 @@ impl weft_vfs::WaitQueue for KWaitQueue {
 
     fn wake_all(&self) {
         task::wake_all(&self.wq);
-        // Readiness changed: pollers re-check (proc/syscall/poll.rs).
-        if !POLL_WQ.is_empty() {
-            task::wake_all(&POLL_WQ);
-        }
     }
 }
 
@@ -64,7 +57,8 @@ impl weft_vfs::WaitQueue for KWaitQueue {
 /// receive interrupt through a small buffer.
 pub struct Console {
     input: Mutex<VecDeque<u8>>,
-    wq: Arc<KWaitQueue>,
+    /// A `KWaitQueue` that `poll` can also register on.
+    wq: Arc<crate::proc::syscall::poll::PollQueue>,
 }
 
 static CONSOLE: Once<Arc<Console>> = Once::new();
@@ -143,7 +137,7 @@ pub fn init(initramfs: Option<&[u8]>) {
         .call_once(|| {
             Arc::new(Console {
                 input: Mutex::new(VecDeque::new()),
-                wq: KWaitQueue::new(),
+                wq: crate::proc::syscall::poll::PollQueue::new(KWaitQueue::new()),
             })
         })
         .clone();

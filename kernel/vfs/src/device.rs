@@ -39,8 +39,31 @@ pub trait WaitQueue: Send + Sync {
     fn wait_until(&self, ready: &mut dyn FnMut() -> bool) -> Result<(), Errno>;
 
     /// Wakes every thread sleeping in [`WaitQueue::wait_until`] so that it
-    /// re-checks its condition.
+    /// re-checks its condition, and every [`PollWaker`] registered on the queue.
     fn wake_all(&self);
+
+    /// Registers `w` (the kernel's `poll`, sleeping on several queues at once):
+    /// every later [`WaitQueue::wake_all`] calls [`PollWaker::wake`] until
+    /// [`WaitQueue::poll_unregister`]. Returns false if this queue cannot do it
+    /// (the default); the poller then has to re-check on its own.
+    fn poll_register(&self, w: &Arc<dyn PollWaker>) -> bool {
+        let _ = w;
+        false
+    }
+
+    /// Undoes [`WaitQueue::poll_register`]; once it returns, `w` is not called by
+    /// this queue any more.
+    fn poll_unregister(&self, w: &Arc<dyn PollWaker>) {
+        let _ = w;
+    }
+}
+
+/// A sleeper registered on wait queues through [`WaitQueue::poll_register`].
+pub trait PollWaker: Send + Sync {
+    /// Called by `wake_all` of a queue `self` is registered on (also from
+    /// interrupt context, with the queue's registration lock held): must not
+    /// block or take VFS locks.
+    fn wake(&self);
 }
 
 /// A character device, implemented by the kernel (console) or by this crate

@@ -15,7 +15,7 @@ use weft_abi::stat::{DIRENT64_NAME_OFFSET, Stat, dirent64_reclen};
 
 use crate::device::{CharDevice, WOULD_BLOCK, WaitQueue};
 use crate::dir::FIRST_COOKIE;
-use crate::inode::{FileType, Inode, MAX_FILE_SIZE};
+use crate::inode::{FileType, Inode, MAX_OFFSET};
 use crate::path::parent_of;
 use crate::pipe::PipeEnd;
 
@@ -265,6 +265,52 @@ impl File {
         }
     }
 
+    /// [`File::read`] with the copy to user memory inside: `copy` gets the
+    /// bytes read; if it fails, the read is undone as far as it can be
+    /// (regular files: the offset goes back unless another read or seek moved
+    /// it meanwhile; pipes: the bytes go back to the front of the pipe) and
+    /// `copy`'s error is returned. This is Linux's behaviour for a read into a
+    /// bad buffer: `EFAULT`, and the data is still there for the next read.
+    pub fn read_with(
+        &self,
+        buf: &mut [u8],
+        copy: &mut dyn FnMut(&[u8]) -> Result<(), Errno>,
+    ) -> Result<usize, Errno> {
+        if !self.readable() {
+            return Err(Errno::EBADF);
+        }
+        match &self.obj {
+            Obj::Regular(i) => {
+                let mut pos = self.pos.lock();
+                let start = *pos;
+                let n = i.read_at(start, buf)?;
+                *pos += n as u64;
+                drop(pos);
+                if let Err(e) = copy(&buf[..n]) {
+                    let mut pos = self.pos.lock();
+                    if *pos == start + n as u64 {
+                        *pos = start;
+                    }
+                    return Err(e);
+                }
+                Ok(n)
+            }
+            Obj::Pipe(p) => {
+                let n = p.pipe.read(buf, self.nonblocking())?;
+                if let Err(e) = copy(&buf[..n]) {
+                    p.pipe.unread(&buf[..n]);
+                    return Err(e);
+                }
+                Ok(n)
+            }
+            _ => {
+                let n = self.read(buf)?;
+                copy(&buf[..n])?;
+                Ok(n)
+            }
+        }
+    }
+
     /// `write`: at the offset, or at the end with `O_APPEND` (atomically);
     /// devices and pipes as their semantics say. `EBADF` if not open for
     /// writing, `EPIPE` on a pipe without readers (the kernel sends `SIGPIPE`).
@@ -396,7 +442,7 @@ impl File {
             _ => return Err(Errno::EINVAL),
         };
         match new {
-            Some(n) if n >= 0 && n as u64 <= MAX_FILE_SIZE => {
+            Some(n) if n >= 0 && n as u64 <= MAX_OFFSET => {
                 *pos = n as u64;
                 Ok(n as u64)
             }
@@ -409,6 +455,30 @@ impl File {
     /// `EINVAL` if not even one record fits, `ENOTDIR` for a non-directory,
     /// `ENOENT` for a removed directory, `EBADF` for `O_PATH`.
     pub fn getdents64(&self, buf: &mut [u8]) -> Result<usize, Errno> {
+        self.getdents64_with(buf, &mut |_| Ok(()))
+    }
+
+    /// [`File::getdents64`] with the copy to user memory inside: if `copy`
+    /// fails, the offset goes back (unless something else moved it meanwhile),
+    /// so no entry is lost, and `copy`'s error is returned.
+    pub fn getdents64_with(
+        &self,
+        buf: &mut [u8],
+        copy: &mut dyn FnMut(&[u8]) -> Result<(), Errno>,
+    ) -> Result<usize, Errno> {
+        let (start, end, n) = self.getdents64_inner(buf)?;
+        if let Err(e) = copy(&buf[..n]) {
+            let mut pos = self.pos.lock();
+            if *pos == end {
+                *pos = start;
+            }
+            return Err(e);
+        }
+        Ok(n)
+    }
+
+    /// Fills `buf`; returns (old offset, new offset, bytes used).
+    fn getdents64_inner(&self, buf: &mut [u8]) -> Result<(u64, u64, usize), Errno> {
         let inode = match &self.obj {
             Obj::Dir(i) => i,
             Obj::Path(_) => return Err(Errno::EBADF),
@@ -453,8 +523,9 @@ impl File {
         if full && w.used == 0 {
             return Err(Errno::EINVAL);
         }
+        let start = *pos;
         *pos = cookie;
-        Ok(w.used)
+        Ok((start, cookie, w.used))
     }
 
     /// `fstat`.

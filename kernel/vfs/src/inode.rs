@@ -17,8 +17,16 @@ use crate::time::now;
 /// Size `st_size` gives per directory entry (as tmpfs does).
 const DIRENT_BOGO_SIZE: i64 = 20;
 
-/// Largest regular file: offsets are `off_t` (i64).
-pub(crate) const MAX_FILE_SIZE: u64 = i64::MAX as u64;
+/// Largest file offset `lseek` accepts: offsets are `off_t` (i64). Reads past
+/// the end of a file return 0, so a far offset needs no memory.
+pub(crate) const MAX_OFFSET: u64 = i64::MAX as u64;
+
+/// Largest regular file of the ramfs (its `s_maxbytes`): 32 MiB. File data is
+/// one contiguous kernel allocation, so a size is bounded here before it ever
+/// reaches the allocator. A write or `pwrite` starting at or past the limit
+/// fails with `EFBIG`; one that crosses it is cut short at the limit (as Linux
+/// does at a file system's maximum size); `truncate` past it is `EFBIG`.
+pub const MAX_FILE_SIZE: u64 = 32 << 20;
 
 /// The kind of an inode (the `S_IFMT` part of its mode).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -313,7 +321,8 @@ impl Inode {
     }
 
     /// Writes file bytes at `off`, zero-filling any gap past the old end. `EFBIG`
-    /// past the largest file size, `ENOSPC` when memory runs out.
+    /// at or past [`MAX_FILE_SIZE`] (a write crossing it is cut short there),
+    /// `ENOSPC` when memory runs out.
     pub fn write_at(&self, off: u64, buf: &[u8]) -> Result<usize, Errno> {
         let mut data = self.data()?.write();
         let n = write_locked(&mut data, off, buf)?;
@@ -364,7 +373,8 @@ impl Inode {
         self.with_contents(|d| d.to_vec())
     }
 
-    /// Replaces the file's bytes (initramfs unpacking).
+    /// Replaces the file's bytes (initramfs unpacking; not bound by
+    /// [`MAX_FILE_SIZE`]: the bytes are already in memory).
     pub(crate) fn set_contents(&self, bytes: &[u8]) -> Result<(), Errno> {
         let mut data = self.data()?.write();
         let mut v = Vec::new();
@@ -377,6 +387,9 @@ impl Inode {
 }
 
 fn resize(data: &mut Vec<u8>, len: usize) -> Result<(), Errno> {
+    if len as u64 > MAX_FILE_SIZE {
+        return Err(Errno::EFBIG);
+    }
     if len > data.len() {
         data.try_reserve(len - data.len())
             .map_err(|_| Errno::ENOSPC)?;
@@ -389,15 +402,16 @@ fn write_locked(data: &mut Vec<u8>, off: u64, buf: &[u8]) -> Result<usize, Errno
     if buf.is_empty() {
         return Ok(0);
     }
-    let end = off
-        .checked_add(buf.len() as u64)
-        .filter(|&e| e <= MAX_FILE_SIZE)
-        .ok_or(Errno::EFBIG)?;
-    let end = usize::try_from(end).map_err(|_| Errno::EFBIG)?;
+    if off >= MAX_FILE_SIZE {
+        return Err(Errno::EFBIG);
+    }
+    // Both below MAX_FILE_SIZE (32 MiB) now: no overflow, and usize holds them.
+    let n = (buf.len() as u64).min(MAX_FILE_SIZE - off) as usize;
+    let start = off as usize;
+    let end = start + n;
     if end > data.len() {
         resize(data, end)?;
     }
-    let start = off as usize;
-    data[start..end].copy_from_slice(buf);
-    Ok(buf.len())
+    data[start..end].copy_from_slice(&buf[..n]);
+    Ok(n)
 }

@@ -31,7 +31,9 @@
 //!   sleep) and returns `EINTR`/`ERESTARTSYS` on a signal. The crate calls
 //!   [`WaitQueue::wake_all`] after every state change, with no VFS lock held. The
 //!   crate itself never sleeps; a non-blocking caller gets `EAGAIN`
-//!   ([`WOULD_BLOCK`]).
+//!   ([`WOULD_BLOCK`]). A queue may also accept [`PollWaker`]s
+//!   ([`WaitQueue::poll_register`]) that its `wake_all` wakes: how the kernel's
+//!   `poll` sleeps on several files at once.
 //! - [`CharDevice`]: the console (and later other devices). `read`/`write` are
 //!   non-blocking attempts (`EAGAIN` = would block); the device offers a wait
 //!   queue and a `poll` mask so that [`File`] can block on it. [`NullDevice`] and
@@ -88,12 +90,13 @@ mod vfs;
 mod tests;
 
 pub use device::{
-    CharDevice, NullDevice, WOULD_BLOCK, WaitQueue, ZeroDevice, dev_major, dev_minor, makedev,
+    CharDevice, NullDevice, PollWaker, WOULD_BLOCK, WaitQueue, ZeroDevice, dev_major, dev_minor,
+    makedev,
 };
 pub use fdtable::{DEFAULT_NOFILE, FdTable, NR_OPEN};
 pub use file::{File, stat_bytes};
 pub use initramfs::{InitramfsError, UnpackStats};
-pub use inode::{FileType, Inode};
+pub use inode::{FileType, Inode, MAX_FILE_SIZE};
 pub use path::{MAX_SYMLINKS, NAME_MAX, PATH_MAX};
 pub use pipe::{PIPE_BUF, PIPE_DEFAULT_CAPACITY, PIPE_MAX_CAPACITY, pipe};
 pub use time::set_clock;

@@ -227,6 +227,40 @@ impl Pipe {
         }
     }
 
+    /// Puts bytes a read took back at the front (the read's copy to user memory
+    /// failed: Linux leaves such bytes in the pipe). False if a writer has
+    /// filled the room meanwhile (the bytes are then lost).
+    pub(crate) fn unread(&self, data: &[u8]) -> bool {
+        if data.is_empty() {
+            return true;
+        }
+        let mut r = self.ring.lock();
+        if r.space() < data.len() {
+            return false;
+        }
+        if r.buf.len() < r.cap {
+            // Storage dropped by F_SETPIPE_SZ on an empty pipe.
+            let mut v = Vec::new();
+            if r.len != 0 || v.try_reserve_exact(r.cap).is_err() {
+                return false;
+            }
+            v.resize(r.cap, 0);
+            r.buf = v;
+            r.head = 0;
+        }
+        let n = data.len();
+        let cap = r.cap;
+        let head = (r.head + cap - n) % cap;
+        let first = n.min(cap - head);
+        r.buf[head..head + first].copy_from_slice(&data[..first]);
+        r.buf[..n - first].copy_from_slice(&data[first..]);
+        r.head = head;
+        r.len += n;
+        drop(r);
+        self.wq.wake_all();
+        true
+    }
+
     pub(crate) fn poll(&self, writer: bool) -> i16 {
         let r = self.ring.lock();
         let mut ev = 0;

@@ -30,6 +30,7 @@ mod t_ext;
 mod t_futex;
 mod t_mm;
 mod t_proc;
+mod t_reliab;
 mod t_sync;
 mod t_threads;
 mod util;
@@ -135,6 +136,12 @@ const TESTS: &[Test] = tests![
     t_ext::std_stack_overflow = 300,
     t_ext::std_command = 300,
     t_ext::sh_signals = 300,
+    t_reliab::reliab_poll_readiness,
+    t_reliab::reliab_poll_timeouts_errors,
+    t_reliab::reliab_file_size_limit,
+    t_reliab::reliab_affinity_other_process = 60,
+    t_reliab::reliab_rlimit_errors,
+    t_reliab::reliab_failed_copyout,
 ];
 
 /// Name prefixes of the external-program tests (`--no-ext` skips them).

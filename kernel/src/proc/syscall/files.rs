@@ -39,16 +39,50 @@ pub fn read(fd: u64, buf: u64, len: u64) -> SysResult {
         return Err(Errno::EFAULT);
     }
     let mut kbuf = alloc::vec![0u8; len];
-    let n = f.read(&mut kbuf)?;
-    copy_out(buf, &kbuf[..n])?;
+    // A failed copy-out undoes the read (the data stays for the next read).
+    let n = f.read_with(&mut kbuf, &mut |b| copy_out(buf, b))?;
     Ok(n as u64)
+}
+
+/// Linux's `MAX_RW_COUNT`: the most one read or write transfers.
+const MAX_RW_COUNT: usize = 0x7fff_f000;
+
+/// A write of `len` bytes from user `buf`, moved in [`IO_CHUNK`] pieces by
+/// `put(chunk, bytes done so far)`: stops at the first short or failed piece,
+/// and returns the bytes written (the error only if none were). A blocking
+/// write of 1 MiB to a regular file or a pipe thus writes all of it (a pipe
+/// waits for readers between pieces); only writes of at most `PIPE_BUF` bytes
+/// are atomic with respect to other writers, as on Linux, and an `O_APPEND`
+/// write is atomic per piece.
+fn write_chunks(
+    buf: u64,
+    len: u64,
+    mut put: impl FnMut(&[u8], usize) -> Result<usize, Errno>,
+) -> SysResult {
+    let len = (len as usize).min(MAX_RW_COUNT);
+    let partial = |done: usize, e: Errno| if done > 0 { Ok(done as u64) } else { Err(e) };
+    let mut done = 0usize;
+    loop {
+        let n = (len - done).min(IO_CHUNK);
+        let data = match copy_in(buf.wrapping_add(done as u64), n) {
+            Ok(d) => d,
+            Err(e) => return partial(done, e),
+        };
+        match put(&data, done) {
+            Ok(w) => {
+                done += w;
+                if w < n || done >= len {
+                    return Ok(done as u64);
+                }
+            }
+            Err(e) => return partial(done, e),
+        }
+    }
 }
 
 pub fn write(fd: u64, buf: u64, len: u64) -> SysResult {
     let f = file(fd)?;
-    let len = (len as usize).min(IO_CHUNK);
-    let data = copy_in(buf, len)?;
-    Ok(f.write(&data)? as u64)
+    write_chunks(buf, len, |data, _| f.write(data))
 }
 
 pub fn pread(fd: u64, buf: u64, len: u64, off: u64) -> SysResult {
@@ -65,8 +99,12 @@ pub fn pread(fd: u64, buf: u64, len: u64, off: u64) -> SysResult {
 
 pub fn pwrite(fd: u64, buf: u64, len: u64, off: u64) -> SysResult {
     let f = file(fd)?;
-    let data = copy_in(buf, (len as usize).min(IO_CHUNK))?;
-    Ok(f.pwrite(&data, off as i64)? as u64)
+    let off = off as i64;
+    write_chunks(buf, len, |data, done| {
+        // A negative start is EINVAL from pwrite itself; later pieces stay
+        // below i64::MAX (pwrite's EFBIG ends the loop first).
+        f.pwrite(data, off.saturating_add(done as i64))
+    })
 }
 
 fn iovecs(iov: u64, cnt: u64) -> Result<Vec<(u64, u64)>, Errno> {
@@ -124,8 +162,11 @@ pub fn readv(fd: u64, iov: u64, cnt: u64) -> SysResult {
             };
         }
         let mut kbuf = alloc::vec![0u8; len];
-        let n = f.read(&mut kbuf)?;
-        copy_out(base, &kbuf[..n])?;
+        let n = match f.read_with(&mut kbuf, &mut |b| copy_out(base, b)) {
+            Ok(n) => n,
+            Err(e) if total == 0 => return Err(e),
+            Err(_) => break,
+        };
         total += n as u64;
         if n < len {
             break;
@@ -185,8 +226,8 @@ pub fn getdents64(fd: u64, buf: u64, len: u64) -> SysResult {
     let f = file(fd)?;
     let len = (len as usize).min(IO_CHUNK);
     let mut kbuf = alloc::vec![0u8; len];
-    let n = f.getdents64(&mut kbuf)?;
-    copy_out(buf, &kbuf[..n])?;
+    // A failed copy-out puts the offset back: no entry is lost.
+    let n = f.getdents64_with(&mut kbuf, &mut |b| copy_out(buf, b))?;
     Ok(n as u64)
 }
 
@@ -214,7 +255,9 @@ pub fn fcntl(fd: u64, cmd: u64, arg: u64) -> SysResult {
 
 pub fn pipe2(fds: u64, flags: u64) -> SysResult {
     let flags = flags as u32;
-    let (r, w) = weft_vfs::pipe(crate::fs::KWaitQueue::new(), flags)?;
+    // Both ends sleep on one queue that `poll` can register on too.
+    let wq = super::poll::PollQueue::new(crate::fs::KWaitQueue::new());
+    let (r, w) = weft_vfs::pipe(wq, flags)?;
     let (_, p) = me();
     let (a, b) = p.files().alloc_pair(r, w, flags & O_CLOEXEC != 0)?;
     let mut out = [0u8; 8];

@@ -13,21 +13,28 @@ pub fn sched_yield() -> SysResult {
     Ok(0)
 }
 
+/// The thread `pid` names (0: the caller), in any process; ESRCH if none.
 fn target_thread(pid: u64) -> Result<alloc::sync::Arc<crate::task::Thread>, Errno> {
     let (t, p) = me();
     if pid == 0 || pid == t.tid() {
         return Ok(t);
     }
-    p.threads
+    // Look in the caller's process first, releasing its `threads` lock before
+    // the global search: `find_thread_owner` locks every process's `threads`,
+    // the caller's included (holding it there deadlocked).
+    let local = p.threads.lock().iter().find(|x| x.tid() == pid).cloned();
+    if let Some(found) = local {
+        return Ok(found);
+    }
+    let tid = u32::try_from(pid).map_err(|_| Errno::ESRCH)?;
+    let owner = crate::proc::find_thread_owner(tid).ok_or(Errno::ESRCH)?;
+    let found = owner
+        .threads
         .lock()
         .iter()
         .find(|x| x.tid() == pid)
-        .cloned()
-        .or_else(|| {
-            crate::proc::find_thread_owner(pid as u32)
-                .and_then(|o| o.threads.lock().iter().find(|x| x.tid() == pid).cloned())
-        })
-        .ok_or(Errno::ESRCH)
+        .cloned();
+    found.ok_or(Errno::ESRCH)
 }
 
 pub fn sched_setaffinity(pid: u64, len: u64, mask: u64) -> SysResult {
@@ -279,33 +286,67 @@ pub fn sysinfo(buf: u64) -> SysResult {
     copy_out(buf, &b).map(|_| 0)
 }
 
-pub fn prlimit64(pid: u64, resource: u64, new: u64, old: u64) -> SysResult {
+/// Number of resources (`RLIM_NLIMITS`): larger ones are EINVAL.
+const RLIM_NLIMITS: u32 = 16;
+
+/// The (soft, hard) limit of `resource` for the caller; EINVAL if unknown.
+fn rlimit_of(resource: u64) -> Result<(u64, u64), Errno> {
     use weft_abi::resource::{RLIM_INFINITY, RLIMIT_NOFILE, RLIMIT_NPROC, RLIMIT_STACK};
-    if pid != 0 && pid != me().1.pid as u64 {
-        return Err(Errno::ESRCH);
-    }
-    if new != 0 {
-        // Changing limits is not supported yet (docs/syscalls.md).
-        return Err(Errno::EPERM);
-    }
-    let (cur, max) = match resource as u32 {
-        RLIMIT_STACK => (crate::proc::exec::STACK_SIZE, RLIM_INFINITY),
-        RLIMIT_NOFILE => {
+    Ok(match resource {
+        r if r >= RLIM_NLIMITS as u64 => return Err(Errno::EINVAL),
+        r if r == RLIMIT_STACK as u64 => (crate::proc::exec::STACK_SIZE, RLIM_INFINITY),
+        r if r == RLIMIT_NOFILE as u64 => {
             let l = me().1.files().limit() as u64;
             (l, l)
         }
-        RLIMIT_NPROC => {
+        r if r == RLIMIT_NPROC as u64 => {
             let l = crate::proc::THREAD_LIMIT as u64;
             (l, l)
         }
-        r if r < 16 => (RLIM_INFINITY, RLIM_INFINITY),
-        _ => return Err(Errno::EINVAL),
+        _ => (RLIM_INFINITY, RLIM_INFINITY),
+    })
+}
+
+fn put_rlimit(addr: u64, (cur, max): (u64, u64)) -> Result<(), Errno> {
+    let mut b = [0u8; 16];
+    b[0..8].copy_from_slice(&cur.to_le_bytes());
+    b[8..16].copy_from_slice(&max.to_le_bytes());
+    copy_out(addr, &b)
+}
+
+/// `getrlimit`: always copies out (EFAULT for NULL or a bad pointer, as Linux).
+pub fn getrlimit(resource: u64, old: u64) -> SysResult {
+    let lim = rlimit_of(resource)?;
+    put_rlimit(old, lim).map(|_| 0)
+}
+
+/// `prlimit64`, Linux's order of checks: the new limit is read first (EFAULT),
+/// then the pid (ESRCH: only the caller's process), the resource (EINVAL), the
+/// new limit's sanity (EINVAL if soft > hard), and setting is refused (EPERM,
+/// docs/syscalls.md); the old limit is written last (EFAULT).
+pub fn prlimit64(pid: u64, resource: u64, new: u64, old: u64) -> SysResult {
+    let new_lim = if new != 0 {
+        let b = copy_in(new, 16)?;
+        Some((
+            u64::from_le_bytes(b[0..8].try_into().unwrap()),
+            u64::from_le_bytes(b[8..16].try_into().unwrap()),
+        ))
+    } else {
+        None
     };
+    if pid != 0 && pid as u32 != me().1.pid {
+        return Err(Errno::ESRCH);
+    }
+    let lim = rlimit_of(resource)?;
+    if let Some((cur, max)) = new_lim {
+        if cur > max {
+            return Err(Errno::EINVAL);
+        }
+        // Changing limits is not supported yet (docs/syscalls.md).
+        return Err(Errno::EPERM);
+    }
     if old != 0 {
-        let mut b = [0u8; 16];
-        b[0..8].copy_from_slice(&cur.to_le_bytes());
-        b[8..16].copy_from_slice(&max.to_le_bytes());
-        copy_out(old, &b)?;
+        put_rlimit(old, lim)?;
     }
     Ok(0)
 }

@@ -7,7 +7,7 @@
 mod files;
 mod memory;
 mod misc;
-mod poll;
+pub mod poll;
 mod process;
 mod signal;
 mod threads;
@@ -200,7 +200,7 @@ fn dispatch(nr: usize, a: [u64; 6], f: &mut TrapFrame) -> SysResult {
         nr::SYSINFO => misc::sysinfo(a[0]),
         nr::GETUID | nr::GETEUID | nr::GETGID | nr::GETEGID => Ok(0),
         nr::PRLIMIT64 => misc::prlimit64(a[0], a[1], a[2], a[3]),
-        nr::GETRLIMIT => misc::prlimit64(0, a[0], 0, a[1]),
+        nr::GETRLIMIT => misc::getrlimit(a[0], a[1]),
         // The seed thread API.
         nr::THREAD_CREATE => threads::create(a[0], a[1], a[2], a[3], a[4], a[5]),
         nr::THREAD_EXIT => threads::exit(a[0]),

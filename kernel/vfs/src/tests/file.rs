@@ -66,7 +66,8 @@ fn lseek_rules() {
     assert_eq!(f.lseek(100, SEEK_HOLE).unwrap_err(), Errno::ENXIO);
     // Huge writes fail cleanly.
     assert_eq!(f.pwrite(b"x", i64::MAX).unwrap_err(), Errno::EFBIG);
-    assert_eq!(f.pwrite(b"x", 1 << 60).unwrap_err(), Errno::ENOSPC);
+    assert_eq!(f.pwrite(b"x", 1 << 60).unwrap_err(), Errno::EFBIG);
+    assert_eq!(f.pwrite(b"x", 0x7fff_ffff_f000).unwrap_err(), Errno::EFBIG);
     assert_eq!(f.stat().st_size, 100);
     // Directories: SEEK_SET/CUR only.
     let d = vfs.open(&root, b"/d", O_RDONLY, 0).unwrap();
@@ -494,4 +495,60 @@ fn null_zero_console() {
     assert_eq!(anon.stat().st_mode, S_IFCHR | 0o600);
     assert!(anon.inode().is_none());
     assert_eq!(con.output.lock().unwrap().as_slice(), b"hi\n!");
+}
+
+#[test]
+fn file_size_limit() {
+    let (vfs, root) = tree();
+    let f = vfs.open(&root, b"/d/f", O_RDWR | O_CREAT, 0o644).unwrap();
+    let max = MAX_FILE_SIZE as i64;
+    // At the limit: EFBIG; crossing it: cut short there.
+    assert_eq!(f.pwrite(b"x", max).unwrap_err(), Errno::EFBIG);
+    assert_eq!(f.stat().st_size, 0);
+    assert_eq!(f.pwrite(b"abcd", max - 2).unwrap(), 2);
+    assert_eq!(f.stat().st_size, max);
+    assert_eq!(f.lseek(0, SEEK_END).unwrap(), max as u64);
+    assert_eq!(f.write(b"y").unwrap_err(), Errno::EFBIG);
+    // Seeking further is fine (reads give 0), writing there is not.
+    assert_eq!(f.lseek(1 << 40, SEEK_SET).unwrap(), 1 << 40);
+    assert_eq!(f.read(&mut [0u8; 4]).unwrap(), 0);
+    assert_eq!(f.write(b"y").unwrap_err(), Errno::EFBIG);
+    assert_eq!(f.truncate(max + 1).unwrap_err(), Errno::EFBIG);
+    f.truncate(10).unwrap();
+    assert_eq!(f.stat().st_size, 10);
+}
+
+#[test]
+fn failed_copy_out_undoes_reads() {
+    let (vfs, root) = tree();
+    let f = vfs.open(&root, b"/d/f", O_RDWR | O_CREAT, 0o644).unwrap();
+    f.write(b"0123456789").unwrap();
+    f.lseek(2, SEEK_SET).unwrap();
+    let mut buf = [0u8; 4];
+    let fail = &mut |_: &[u8]| Err(Errno::EFAULT);
+    assert_eq!(f.read_with(&mut buf, fail).unwrap_err(), Errno::EFAULT);
+    assert_eq!(f.offset(), 2);
+    let mut got = Vec::new();
+    let n = f
+        .read_with(&mut buf, &mut |b: &[u8]| {
+            got.extend_from_slice(b);
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!((n, &got[..]), (4, &b"2345"[..]));
+    assert_eq!(f.offset(), 6);
+    // Directories: the entries come again.
+    for n in [b"/d/a", b"/d/b"] {
+        vfs.open(&root, n, O_RDWR | O_CREAT, 0o644).unwrap();
+    }
+    let d = vfs.open(&root, b"/d", O_RDONLY, 0).unwrap();
+    let mut big = [0u8; 4096];
+    let all = d.getdents64(&mut big).unwrap();
+    d.lseek(0, SEEK_SET).unwrap();
+    assert_eq!(
+        d.getdents64_with(&mut big, fail).unwrap_err(),
+        Errno::EFAULT
+    );
+    assert_eq!(d.offset(), 0);
+    assert_eq!(d.getdents64(&mut big).unwrap(), all);
 }

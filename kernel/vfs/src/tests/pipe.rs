@@ -214,3 +214,31 @@ fn interrupted_waits() {
     assert_eq!(r.read(&mut buf).unwrap(), 8);
     assert!(Arc::strong_count(&wq) >= 2);
 }
+
+#[test]
+fn failed_copy_out_keeps_pipe_data() {
+    let wq = HostWait::new();
+    let (r, w) = pipe(wq.clone(), 0).unwrap();
+    w.write(b"abcdef").unwrap();
+    let mut buf = [0u8; 4];
+    let fail = &mut |_: &[u8]| Err(Errno::EFAULT);
+    assert_eq!(r.read_with(&mut buf, fail).unwrap_err(), Errno::EFAULT);
+    assert_eq!(r.bytes_available(), Some(6));
+    let mut all = [0u8; 16];
+    assert_eq!(r.read(&mut all).unwrap(), 6);
+    assert_eq!(&all[..6], b"abcdef");
+    // Wrapped around the end of the ring: still in order.
+    let cap = PIPE_DEFAULT_CAPACITY;
+    let data: Vec<u8> = (0..cap).map(|i| i as u8).collect();
+    assert_eq!(w.write(&data[..cap - 3]).unwrap(), cap - 3);
+    let mut sink = vec![0u8; cap - 5];
+    assert_eq!(r.read(&mut sink).unwrap(), cap - 5);
+    assert_eq!(w.write(&data[..10]).unwrap(), 10);
+    let mut buf = [0u8; 8];
+    assert_eq!(r.read_with(&mut buf, fail).unwrap_err(), Errno::EFAULT);
+    let mut rest = vec![0u8; 64];
+    let n = r.read(&mut rest).unwrap();
+    assert_eq!(n, 12);
+    assert_eq!(&rest[..2], &data[cap - 5..cap - 3]);
+    assert_eq!(&rest[2..12], &data[..10]);
+}
