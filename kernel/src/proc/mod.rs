@@ -264,17 +264,19 @@ pub fn process_exited(p: &Arc<Process>) {
     p.vfork_done.store(true, Ordering::Release);
     crate::task::wake_all(&p.vfork_wq);
     timers::drop_all(p);
-    *p.state.lock() = ProcState::Zombie { wstatus };
     let parent = p.parent.lock().upgrade();
+    // A parent that ignores SIGCHLD (or set SA_NOCLDWAIT) gets no zombie: the child
+    // leaves its list before it could be seen as one.
+    if let Some(parent) = parent.as_ref()
+        && signal::auto_reap(parent)
+        && p.exit_signal.load(Ordering::Relaxed) == weft_abi::signal::SIGCHLD
+    {
+        parent.children.lock().retain(|c| !Arc::ptr_eq(c, p));
+    }
+    *p.state.lock() = ProcState::Zombie { wstatus };
     match parent {
-        Some(parent) => {
+        Some(_) => {
             let (code, status) = cld_code(wstatus);
-            // A parent that ignores SIGCHLD (or set SA_NOCLDWAIT) gets no zombie.
-            if signal::auto_reap(&parent)
-                && p.exit_signal.load(Ordering::Relaxed) == weft_abi::signal::SIGCHLD
-            {
-                parent.children.lock().retain(|c| !Arc::ptr_eq(c, p));
-            }
             signal::notify_parent(p, code, status);
         }
         None => {

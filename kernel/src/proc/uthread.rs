@@ -103,6 +103,9 @@ pub fn spawn(
         // Reserve the slot now so concurrent clones cannot overshoot the limit.
         threads.reserve(1);
     }
+    // Free threads that died on any CPU first: a create/exit loop must not run out
+    // of memory while dead threads wait for an idle moment to be freed.
+    task::reap_zombies();
     let stack = weft_mm::alloc_kernel_stack(USER_KSTACK_PAGES).ok_or(Errno::ENOMEM)?;
     let ctx = Context::new_user(Box::new(stack), user_thread_entry, 0, 0);
     ctx.fs_base.store(init.fs_base, Ordering::Relaxed);
