@@ -235,6 +235,8 @@ fn cas_word(mem: &Mem<'_>, uaddr: u64, old: u32, new: u32) -> Result<bool, Errno
 /// is never missed. Not (yet) done: boosting the owner's priority, and a direct
 /// hand-off to the first waiter; an unlock leaves FUTEX_WAITERS set (owner 0), so
 /// that every later locker goes through the kernel and nobody is left asleep.
+#[cold]
+#[inline(never)]
 fn pi(uaddr: u64, op: u32, arg4: u64) -> Result<u64, Errno> {
     use weft_abi::futex::*;
     check_uaddr(uaddr, USER_LIMIT)?;

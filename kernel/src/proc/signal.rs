@@ -596,6 +596,8 @@ fn setup_frame(
 /// with them off): exit if told to, take part in a group stop, take pending
 /// signals (ignore, stop, terminate, or set up a handler frame), then turn an
 /// interrupted system call's restart code into its final result.
+#[cold]
+#[inline(never)]
 pub fn on_return_to_user(f: &mut TrapFrame) {
     let Some((t, p)) = uthread::current_user() else {
         return;
@@ -675,6 +677,7 @@ pub fn on_return_to_user(f: &mut TrapFrame) {
 }
 
 /// Whether the current thread has return-to-user work (one load each).
+#[inline]
 pub fn has_work(ut: &super::UserThread) -> bool {
     ut.sig_hint.load(Ordering::Relaxed)
         || ut.kill.load(Ordering::Relaxed)
