@@ -228,10 +228,9 @@ impl Context {
         self.assert_running_here();
         let n = image.len().min(4096);
         let _irq = crate::cpu::IrqGuard::new();
-        // SAFETY: the area is this running context's own (FpuSlot: nothing else
-        // touches it with interrupts off here); the image's MXCSR and XSAVE header
-        // were checked against this CPU's rules, so XRSTOR/FXRSTOR accept it; the
-        // registers belong to this running context.
+        // SAFETY: our own area (FpuSlot: untouched by others with interrupts off);
+        // the image's MXCSR and XSAVE header were checked for this CPU, so XRSTOR
+        // or FXRSTOR accepts it; the registers are this running context's.
         unsafe {
             core::ptr::copy_nonoverlapping(image.as_ptr(), area.ptr(), n);
             crate::switch::fpu_restore(area.ptr());

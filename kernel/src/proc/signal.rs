@@ -87,12 +87,11 @@ pub struct ThreadSignals {
     pub restart: Option<RestartBlock>,
 }
 
-fn recalc(p: &Process, ps: &ProcSignals, t: &Thread, ts: &ThreadSignals) {
+fn recalc(ps: &ProcSignals, t: &Thread, ts: &ThreadSignals) {
     let ut = t.user.as_ref().unwrap();
     let mask = ut.sigmask.load(Ordering::Relaxed);
     let work = (ps.shared.set() | ts.pending.set()) & !mask != 0 || ps.stopped.is_some();
     ut.sig_hint.store(work, Ordering::Release);
-    let _ = p;
 }
 
 /// Makes `t` notice its signal work: a sleep ends, a running thread is kicked into
@@ -132,31 +131,18 @@ pub fn wait_event(
 /// stopped group and discards pending stop signals; a stop signal discards pending
 /// SIGCONT. Returns whether the group was continued.
 fn prepare_signal(threads: &[Arc<Thread>], ps: &mut ProcSignals, sig: u32) -> bool {
+    let discard = |ps: &mut ProcSignals, set: SigSet| {
+        ps.shared.discard(set);
+        for t in threads {
+            t.user.as_ref().unwrap().sig.lock().pending.discard(set);
+        }
+    };
     if sig == SIGCONT {
-        ps.shared.discard(weft_signal::STOP_SIGNALS);
-        for t in threads {
-            t.user
-                .as_ref()
-                .unwrap()
-                .sig
-                .lock()
-                .pending
-                .discard(weft_signal::STOP_SIGNALS);
-        }
-        if ps.stopped.take().is_some() {
-            return true;
-        }
-    } else if weft_signal::STOP_SIGNALS & sigmask(sig) != 0 {
-        ps.shared.discard(weft_signal::CONT_SIGNALS);
-        for t in threads {
-            t.user
-                .as_ref()
-                .unwrap()
-                .sig
-                .lock()
-                .pending
-                .discard(weft_signal::CONT_SIGNALS);
-        }
+        discard(ps, weft_signal::STOP_SIGNALS);
+        return ps.stopped.take().is_some();
+    }
+    if weft_signal::STOP_SIGNALS & sigmask(sig) != 0 {
+        discard(ps, weft_signal::CONT_SIGNALS);
     }
     false
 }
@@ -309,7 +295,7 @@ pub fn force_fault(info: SigInfo) {
         }
         let mut ts = ut.sig.lock();
         let _ = ts.pending.enqueue(info, usize::MAX);
-        recalc(&p, &ps, &t, &ts);
+        recalc(&ps, &t, &ts);
     }
 }
 
@@ -324,7 +310,7 @@ pub fn set_mask(t: &Arc<Thread>, p: &Arc<Process>, new: SigSet) -> SigSet {
         let ps = p.sig.lock();
         let ts = ut.sig.lock();
         let old = ut.sigmask.swap(new, Ordering::AcqRel);
-        recalc(p, &ps, t, &ts);
+        recalc(&ps, t, &ts);
         let newly_blocked = new & !old & ps.shared.set();
         (old, newly_blocked)
     };
@@ -358,7 +344,7 @@ pub fn dequeue(t: &Arc<Thread>, p: &Arc<Process>, allowed: SigSet) -> Option<Sig
         .pending
         .dequeue(allowed)
         .or_else(|| ps.shared.dequeue(allowed));
-    recalc(p, &ps, t, &ts);
+    recalc(&ps, t, &ts);
     info
 }
 
@@ -449,7 +435,7 @@ fn stop_here(t: &Arc<Thread>, p: &Arc<Process>) {
     let _irq = IrqGuard::new();
     let ps = p.sig.lock();
     let ts = ut.sig.lock();
-    recalc(p, &ps, t, &ts);
+    recalc(&ps, t, &ts);
 }
 
 fn regs_of(f: &TrapFrame) -> Regs {
