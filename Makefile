@@ -180,8 +180,10 @@ busybox:
 	if [ ! -f $(BUSYBOX_DEB) ]; then \
 		rm -f $(BUSYBOX_DIR)/dl/*.deb; \
 		echo "busybox: apt-get download busybox-static=$(BUSYBOX_VERSION)"; \
-		if (cd $(BUSYBOX_DIR)/dl && apt-get download 'busybox-static=$(BUSYBOX_VERSION)') \
-			>$(BUSYBOX_DIR)/download.log 2>&1 && mv $(BUSYBOX_DIR)/dl/busybox-static_*.deb $(BUSYBOX_DEB); then :; \
+		fetch() { (cd $(BUSYBOX_DIR)/dl && apt-get download 'busybox-static=$(BUSYBOX_VERSION)') \
+			>>$(BUSYBOX_DIR)/download.log 2>&1 && mv $(BUSYBOX_DIR)/dl/busybox-static_*.deb $(BUSYBOX_DEB); }; \
+		: > $(BUSYBOX_DIR)/download.log; \
+		if fetch || { [ "$$(id -u)" = 0 ] && apt-get update -qq >>$(BUSYBOX_DIR)/download.log 2>&1 && fetch; }; then :; \
 		else \
 			echo "busybox: could not download busybox-static=$(BUSYBOX_VERSION) (log: $(BUSYBOX_DIR)/download.log)."; \
 			echo "busybox: to get it, on a Debian 12 (bookworm) system with deb.debian.org in its sources run"; \
