@@ -24,7 +24,6 @@ use weft_abi::signal::{
     SA_NOCLDSTOP, SA_NOCLDWAIT, SA_NODEFER, SA_RESTART, SIG_IGN, SIGCHLD, SIGCONT, SIGKILL,
     SIGSEGV, SigInfo, SigSet, is_valid, sigmask,
 };
-use weft_arch::cpu::IrqGuard;
 use weft_arch::syscall::{IRET_VECTOR, SYSCALL_VECTOR};
 use weft_arch::trap::TrapFrame;
 use weft_signal::frame::{self, Regs};
@@ -286,7 +285,6 @@ pub fn force_fault(info: SigInfo) {
     let sig = info.signo as u32;
     let ut = t.user.as_ref().unwrap();
     {
-        let _irq = IrqGuard::new();
         let mut ps = p.sig.lock();
         let blocked = ut.sigmask.load(Ordering::Relaxed) & sigmask(sig) != 0;
         if blocked || ps.actions.is_ignored(sig) {
@@ -306,7 +304,6 @@ pub fn set_mask(t: &Arc<Thread>, p: &Arc<Process>, new: SigSet) -> SigSet {
     let ut = t.user.as_ref().unwrap();
     let new = weft_signal::sanitize_mask(new);
     let (old, retarget) = {
-        let _irq = IrqGuard::new();
         let ps = p.sig.lock();
         let ts = ut.sig.lock();
         let old = ut.sigmask.swap(new, Ordering::AcqRel);
@@ -329,7 +326,6 @@ pub fn set_mask(t: &Arc<Thread>, p: &Arc<Process>, new: SigSet) -> SigSet {
 
 /// The signals pending for the current thread (its own and its process's).
 pub fn pending_set(t: &Arc<Thread>, p: &Arc<Process>) -> SigSet {
-    let _irq = IrqGuard::new();
     let ps = p.sig.lock();
     let ts = t.user.as_ref().unwrap().sig.lock();
     ps.shared.set() | ts.pending.set()
@@ -337,7 +333,6 @@ pub fn pending_set(t: &Arc<Thread>, p: &Arc<Process>) -> SigSet {
 
 /// Takes a pending signal among `allowed` for the current thread (its own first).
 pub fn dequeue(t: &Arc<Thread>, p: &Arc<Process>, allowed: SigSet) -> Option<SigInfo> {
-    let _irq = IrqGuard::new();
     let mut ps = p.sig.lock();
     let mut ts = t.user.as_ref().unwrap().sig.lock();
     let info = ts
@@ -373,10 +368,7 @@ pub fn notify_parent(p: &Arc<Process>, code: i32, status: i32) {
         task::wake_all(&parent.child_wq);
         return;
     }
-    let act = {
-        let _irq = IrqGuard::new();
-        parent.sig.lock().actions.get(SIGCHLD)
-    };
+    let act = { parent.sig.lock().actions.get(SIGCHLD) };
     let stopcont = code == weft_abi::signal::CLD_STOPPED || code == weft_abi::signal::CLD_CONTINUED;
     if !(stopcont && exit_sig == SIGCHLD && act.flags & SA_NOCLDSTOP != 0) {
         let info = SigInfo::chld(code, p.pid as i32, 0, status, 0, 0);
@@ -390,7 +382,6 @@ pub fn notify_parent(p: &Arc<Process>, code: i32, status: i32) {
 /// Whether `parent` reaps its children itself (SIGCHLD ignored or SA_NOCLDWAIT):
 /// then an exiting child leaves no zombie.
 pub fn auto_reap(parent: &Process) -> bool {
-    let _irq = IrqGuard::new();
     let a = parent.sig.lock().actions.get(SIGCHLD);
     a.handler == SIG_IGN || a.flags & SA_NOCLDWAIT != 0
 }
@@ -399,7 +390,6 @@ pub fn auto_reap(parent: &Process) -> bool {
 /// at its next return to user mode.
 fn begin_group_stop(p: &Arc<Process>, sig: u32) {
     let first = {
-        let _irq = IrqGuard::new();
         let mut ps = p.sig.lock();
         if ps.stopped.is_some() || p.exiting.load(Ordering::Acquire) {
             false
@@ -426,13 +416,9 @@ fn stop_here(t: &Arc<Thread>, p: &Arc<Process>) {
     task::wait_event(
         Some(&p.stop_wq),
         None,
-        || {
-            let _irq = IrqGuard::new();
-            p.sig.lock().stopped.is_none()
-        },
+        || p.sig.lock().stopped.is_none(),
         || ut.kill.load(Ordering::Acquire) || p.exiting.load(Ordering::Acquire),
     );
-    let _irq = IrqGuard::new();
     let ps = p.sig.lock();
     let ts = ut.sig.lock();
     recalc(&ps, t, &ts);
@@ -570,7 +556,6 @@ fn setup_frame(
         mask |= sigmask(sig);
     }
     {
-        let _irq = IrqGuard::new();
         p.sig.lock().actions.handler_entered(sig);
     }
     set_mask(t, p, mask);
@@ -601,10 +586,7 @@ pub fn on_return_to_user(f: &mut TrapFrame) {
         if !ut.sig_hint.load(Ordering::Acquire) {
             break;
         }
-        let stopped = {
-            let _irq = IrqGuard::new();
-            p.sig.lock().stopped.is_some()
-        };
+        let stopped = { p.sig.lock().stopped.is_some() };
         if stopped {
             stop_here(&t, &p);
             weft_arch::cpu::disable_interrupts();
@@ -614,10 +596,7 @@ pub fn on_return_to_user(f: &mut TrapFrame) {
             continue;
         };
         let sig = info.signo as u32;
-        let disp = {
-            let _irq = IrqGuard::new();
-            p.sig.lock().actions.disposition(sig)
-        };
+        let disp = { p.sig.lock().actions.disposition(sig) };
         match disp {
             Disposition::Ignore | Disposition::Continue => {}
             Disposition::Stop => {
@@ -650,10 +629,7 @@ pub fn on_return_to_user(f: &mut TrapFrame) {
         apply_restart(f, &t, None);
     }
     if !handled {
-        let saved = {
-            let _irq = IrqGuard::new();
-            ut.sig.lock().saved_mask.take()
-        };
+        let saved = { ut.sig.lock().saved_mask.take() };
         if let Some(m) = saved {
             weft_arch::cpu::enable_interrupts();
             set_mask(&t, &p, m);
@@ -712,14 +688,12 @@ pub fn sigreturn(f: &mut TrapFrame) -> Result<u64, Errno> {
 
 /// What fork gives the child: the same actions; nothing pending.
 pub fn fork_actions(p: &Process) -> Actions {
-    let _irq = IrqGuard::new();
     p.sig.lock().actions.clone()
 }
 
 /// execve: caught signals go back to default, the alternate stack goes; the mask and
 /// pending signals stay.
 pub fn exec_reset(t: &Arc<Thread>, p: &Arc<Process>) {
-    let _irq = IrqGuard::new();
     p.sig.lock().actions.reset_for_exec();
     t.user.as_ref().unwrap().sig.lock().altstack = AltStack::disabled();
 }

@@ -126,7 +126,6 @@ pub fn sleep_to(deadline: u64, rem: u64) -> SysResult {
         write_ts(rem, deadline - now)?;
     }
     let (t, _) = me();
-    let _irq = weft_arch::cpu::IrqGuard::new();
     t.user.as_ref().unwrap().sig.lock().restart =
         Some(crate::proc::signal::RestartBlock::Sleep { deadline, rem });
     Err(Errno::ERESTART_RESTARTBLOCK)

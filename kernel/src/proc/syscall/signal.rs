@@ -11,7 +11,6 @@ use weft_abi::signal::{
     SI_TKILL, SI_USER, SIG_BLOCK, SIG_SETMASK, SIG_UNBLOCK, SIGALRM, SigAction, SigInfo, StackT,
     is_valid,
 };
-use weft_arch::cpu::IrqGuard;
 use weft_arch::trap::TrapFrame;
 
 use super::{SysResult, copy_in, copy_out, put_u64};
@@ -74,19 +73,14 @@ pub fn rt_sigaction(signo: u64, act: u64, old: u64, size: u64) -> SysResult {
     };
     let (_, p) = me();
     let (prev, ignored) = {
-        let _irq = IrqGuard::new();
         let mut ps = p.sig.lock();
         match new {
             Some(a) => {
                 let prev = ps.actions.set(signo, a)?;
                 (prev, ps.actions.is_ignored(signo))
             }
-            None => {
-                if signo == weft_abi::signal::SIGKILL || signo == weft_abi::signal::SIGSTOP {
-                    // Reading their action is allowed (it is always SIG_DFL).
-                }
-                (ps.actions.get(signo), false)
-            }
+            // Reading SIGKILL's and SIGSTOP's action is allowed (always SIG_DFL).
+            None => (ps.actions.get(signo), false),
         }
     };
     if ignored {
@@ -139,7 +133,6 @@ fn suspend_with(mask: u64) -> SysResult {
     let ut = t.user.as_ref().unwrap();
     let old = sig::set_mask(&t, &p, mask);
     {
-        let _irq = IrqGuard::new();
         ut.sig.lock().saved_mask = Some(old);
     }
     while sig::wait_event(None, None, || false) != WaitResult::Interrupted {}
@@ -403,10 +396,7 @@ pub fn thread_kill(tid: u64, signo: u64) -> SysResult {
 /// `restart_syscall`: continues what an interrupted timed call saved.
 pub fn restart_syscall() -> SysResult {
     let (t, _) = me();
-    let block = {
-        let _irq = IrqGuard::new();
-        t.user.as_ref().unwrap().sig.lock().restart.take()
-    };
+    let block = { t.user.as_ref().unwrap().sig.lock().restart.take() };
     match block {
         Some(RestartBlock::Sleep { deadline, rem }) => super::misc::sleep_to(deadline, rem),
         Some(RestartBlock::Futex {
