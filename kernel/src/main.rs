@@ -131,7 +131,7 @@ extern "C" fn kmain_on_kernel_stack(_: usize, _: usize) -> ! {
     weft_mm::user::set_shootdown_hook(tlb::shootdown);
     // A thread spinning on an address-space lock whose holder was preempted gives
     // the CPU away instead of burning its time slice.
-    weft_mm::sync::set_relax_hook(task::relax);
+    weft_mm::sync::set_parker(&task::MmParker);
     weft_arch::syscall::set_handler(proc::syscall::handle);
     weft_arch::syscall::init_cpu();
     irq::init_console_input(ACPI.get());

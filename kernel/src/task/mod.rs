@@ -425,11 +425,26 @@ pub fn complete(c: &weft_sched::Completion<Thread, KernelPlatform>) -> usize {
     c.complete(sched(), percpu::cpu_id())
 }
 
-/// Called by long lock spins (with interrupts enabled): yield to let a preempted
-/// lock holder run.
-pub fn relax() {
-    if started() && current().is_some() {
-        schedule(Intent::Yield);
+/// The scheduler side of mm's sleeping address-space lock (`weft_mm::sync::RwSem`):
+/// a waiter sleeps in [`wait_event`] until its release hands it the lock.
+pub struct MmParker;
+
+impl weft_mm::sync::Parker for MmParker {
+    fn current(&self) -> Option<Arc<dyn weft_mm::sync::Unpark>> {
+        if !started() || !cpu::interrupts_enabled() {
+            return None;
+        }
+        current().map(|t| t as Arc<dyn weft_mm::sync::Unpark>)
+    }
+
+    fn park(&self, granted: &core::sync::atomic::AtomicBool) {
+        wait_event(None, None, || granted.load(Ordering::Acquire), || false);
+    }
+}
+
+impl weft_mm::sync::Unpark for Thread {
+    fn unpark(self: Arc<Self>) {
+        wake(&self);
     }
 }
 

@@ -27,7 +27,7 @@
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU64, Ordering, fence};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering, fence};
 
 use weft_abi::errno::Errno;
 use weft_abi::mman::*;
@@ -43,7 +43,7 @@ use super::{
 };
 use crate::layout::{PAGE_SIZE, align_down, align_up};
 use crate::paging::{PageTables, pte};
-use crate::sync::{IrqMutex, RwSpin, hw};
+use crate::sync::{IrqMutex, RwSem, hw};
 use crate::{FRAMES, hhdm_offset, phys_to_virt};
 
 /// `PROT_SEM`: accepted by `mprotect` on x86 and ignored.
@@ -151,8 +151,12 @@ pub struct AddressSpace {
     root: u64,
     /// Bit `c` set: CPU `c` has `root` in CR3 (see [`AddressSpace::activate`]).
     cpus: AtomicU64,
-    mm: RwSpin<MmState>,
+    mm: RwSem<MmState>,
     pt: IrqMutex<PtState>,
+    /// Set (before the VMA is visible) once this address space has had a shared
+    /// mapping; never cleared. While false every futex key is private, found without
+    /// the VMA lock (see [`AddressSpace::is_shared_mapping`]).
+    had_shared: AtomicBool,
 }
 
 /// Leaf flags for a page of a VMA with `prot`; `writable` says whether the frame may be
@@ -305,7 +309,8 @@ impl AddressSpace {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             root,
             cpus: AtomicU64::new(0),
-            mm: RwSpin::new(MmState {
+            had_shared: AtomicBool::new(false),
+            mm: RwSem::new(MmState {
                 vmas: VmaSet::new(),
                 brk_start: 0,
                 brk: 0,
@@ -654,9 +659,19 @@ impl AddressSpace {
     }
 
     /// `Some(true)` if `addr` lies in a shared mapping, `Some(false)` for a private one,
-    /// `None` if unmapped.
+    /// `None` if unmapped. An address space that never had a shared mapping answers
+    /// `Some(false)` without taking the VMA lock, mapped or not: the futex key of a
+    /// thread's exit wake (and of every futex of a program without shared memory) must
+    /// not queue behind `mmap`/`munmap` of other threads.
     pub fn is_shared_mapping(&self, addr: u64) -> Option<bool> {
+        if !self.had_shared.load(Ordering::Acquire) {
+            return Some(false);
+        }
         self.mm.read().vmas.find(addr).map(|v| v.is_shared())
+    }
+
+    fn note_shared(&self) {
+        self.had_shared.store(true, Ordering::Release);
     }
 
     /// The protection (`PROT_*`) of the VMA containing `addr`, if any.
@@ -888,10 +903,13 @@ impl AddressSpace {
         }
         let backing = match flags & MAP_TYPE {
             MAP_SHARED if flags & MAP_GROWSDOWN != 0 => return Err(Errno::EINVAL),
-            MAP_SHARED => Backing::Shared {
-                obj: SharedAnon::new(len / PAGE_SIZE)?,
-                pgoff: 0,
-            },
+            MAP_SHARED => {
+                self.note_shared();
+                Backing::Shared {
+                    obj: SharedAnon::new(len / PAGE_SIZE)?,
+                    pgoff: 0,
+                }
+            }
             MAP_PRIVATE => Backing::Private,
             _ => return Err(Errno::EINVAL),
         };
@@ -1287,6 +1305,9 @@ impl AddressSpace {
             for v in st.vmas.iter() {
                 if v.flags & VMA_DONTFORK != 0 {
                     continue;
+                }
+                if v.is_shared() {
+                    child.note_shared();
                 }
                 cst.vmas.insert(v.clone());
                 if v.flags & VMA_WIPEONFORK != 0 && !v.is_shared() {

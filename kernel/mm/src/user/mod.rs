@@ -70,8 +70,9 @@
 //! run with AC set.
 //!
 //! # Lock order
-//! VMA lock ([`RwSpin`], interrupts untouched; read side for faults, `fault_in`,
-//! `translate_user`, kernel byte access; write side for everything that changes VMAs,
+//! VMA lock ([`RwSem`](crate::sync::RwSem): waiters sleep, interrupts untouched; read
+//! side for faults, `fault_in`, `translate_user`, kernel byte access and the futex key
+//! of address spaces with shared mappings; write side for everything that changes VMAs,
 //! `madvise(DONTNEED)` and `fork`) → shared-object slots (lock-free) → page-table lock
 //! (`IrqMutex`, interrupts off, never held across a shootdown or a frame copy) → frame
 //! allocator / heap. The shootdown hook is called with the VMA lock held and no spin
@@ -108,7 +109,7 @@ pub use uaccess::{
 pub use vma::{Access, Backing, Vma, VmaSet};
 
 use crate::layout::PAGE_SIZE;
-use crate::sync::RwSpin;
+use crate::sync::RwSem;
 
 /// End of the user half: user-access ranges must end at or below it.
 pub const USER_LIMIT: u64 = 0x0000_8000_0000_0000;
@@ -167,7 +168,7 @@ pub fn switch_address_space(prev: Option<&AddressSpace>, next: Option<&AddressSp
 fn _assert_send_sync() {
     fn ok<T: Send + Sync>() {}
     ok::<AddressSpace>();
-    ok::<RwSpin<u64>>();
+    ok::<RwSem<u64>>();
 }
 
 #[cfg(test)]

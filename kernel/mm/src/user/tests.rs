@@ -379,6 +379,19 @@ fn fork_copy_on_write() {
 
 fn shared_memory() {
     let a = AddressSpace::new().unwrap();
+    {
+        // Without shared mappings the futex key lookup does not touch the VMA lock: it
+        // answers while a writer holds it (it would wait forever otherwise).
+        let pv = a.mmap(0, P, RW, ANON).unwrap();
+        let g = a.lock_vmas_for_test();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let a2 = a.clone();
+        std::thread::spawn(move || tx.send(a2.is_shared_mapping(pv)).unwrap());
+        let r = rx.recv_timeout(std::time::Duration::from_secs(10));
+        drop(g);
+        assert_eq!(r, Ok(Some(false)), "is_shared_mapping waited for the VMA lock");
+        a.munmap(pv, P).unwrap();
+    }
     let sh = a.mmap(0, 3 * P, RW, SHARED).unwrap();
     let pv = a.mmap(0, P, RW, ANON).unwrap();
     assert_eq!(a.is_shared_mapping(sh + P), Some(true));
