@@ -134,7 +134,7 @@ USER_RUST      := init utest threads-demo ubench
 USER_PKGS      := -p weft-rt -p weft-sync $(foreach p,$(USER_RUST),-p weft-$(p))
 # C programs (user/c/*.c): static musl executables.
 USER_C_OUT     := $(USER_DIR)/c
-USER_C         := hello pthread_smoke sigtest sigbench
+USER_C         := hello pthread_smoke sigtest sigbench stress
 MUSL_GCC       ?= musl-gcc
 USER_CFLAGS    := -static -O2 -Wall -Wextra -Werror -pthread
 # Broken executables for utest's user_bad_elf (user/bad-elf/gen.sh), mode 0755.

@@ -1,4 +1,5 @@
-//! An interrupt-safe spin lock and the few instructions mm needs.
+//! An interrupt-safe spin lock, the sleeping address-space lock, and the few
+//! instructions mm needs.
 //!
 //! [`IrqSpin`] is a `lock_api::RawMutex` that disables interrupts on the local CPU while
 //! it is held, so a lock that an interrupt handler may also take (the heap, the frame
@@ -9,8 +10,8 @@
 //! On the host (unit tests) the interrupt flag is not touched and the instruction shims
 //! are no-ops, so all the bookkeeping above them runs unchanged.
 
-use core::cell::UnsafeCell;
 use alloc::sync::Arc;
+use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use talc::lock_api::{self, GuardNoSend, RawMutex};
 
@@ -228,11 +229,17 @@ impl<T> RwSem<T> {
                 } else {
                     s & (RW_WRITER | RW_QUEUED) == 0
                 };
-                let want = if free { s + if write { RW_WRITER } else { 1 } } else { s | RW_QUEUED };
-                match self
-                    .state
-                    .compare_exchange_weak(s, want, Ordering::Acquire, Ordering::Relaxed)
-                {
+                let want = if free {
+                    s + if write { RW_WRITER } else { 1 }
+                } else {
+                    s | RW_QUEUED
+                };
+                match self.state.compare_exchange_weak(
+                    s,
+                    want,
+                    Ordering::Acquire,
+                    Ordering::Relaxed,
+                ) {
                     Ok(_) if free => return,
                     Ok(_) => break,
                     Err(now) => s = now,
@@ -642,7 +649,11 @@ mod tests {
             t.join().unwrap();
         }
         assert_eq!(l.read().0, 30_000);
-        assert!(!l.is_busy(), "state left {:#x}", l.state.load(Ordering::Relaxed));
+        assert!(
+            !l.is_busy(),
+            "state left {:#x}",
+            l.state.load(Ordering::Relaxed)
+        );
     }
 
     /// Waiters are served in arrival order, and newcomers queue behind them: a reader

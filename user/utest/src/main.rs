@@ -96,6 +96,8 @@ const TESTS: &[Test] = tests![
     // to fail on Weft until the kernel's signal work lands. `utest --no-ext
     // [FILTER]` (init: `test=--no-ext`) skips this block; names start with
     // EXT_PREFIXES.
+    t_ext::stress_exit_storm = 300,
+    t_ext::stress_create_loop = 300,
     t_ext::sig_handler_siginfo = 300,
     t_ext::sig_thread_routing = 300,
     t_ext::sig_pending_unblock = 300,

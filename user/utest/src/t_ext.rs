@@ -1,5 +1,6 @@
 //! The external test programs, one utest test per subtest: `sig_<name>` runs
-//! `sigtest <name>` (user/c/sigtest.c), `std_<name>` runs `stdtest <name>`
+//! `sigtest <name>` (user/c/sigtest.c), `stress_<name>` runs `stress <name>`
+//! (user/c/stress.c), `std_<name>` runs `stdtest <name>`
 //! (user/stdtest), `sh_signals` runs `busybox sh /etc/tests/signals.sh`
 //! (user/sh/signals.sh). Each passes iff the program exits with status 0.
 //!
@@ -197,6 +198,11 @@ fn run_sigtest(ctx: &mut Ctx, name: &str) -> Result<(), String> {
     run_prog(ctx, &path, &[&path, name])
 }
 
+fn run_stress(ctx: &mut Ctx, name: &str) -> Result<(), String> {
+    let path = sibling("stress");
+    run_prog(ctx, &path, &[&path, name])
+}
+
 fn run_stdtest(ctx: &mut Ctx, name: &str) -> Result<(), String> {
     let path = sibling("stdtest");
     run_prog(ctx, &path, &[&path, name])
@@ -240,6 +246,11 @@ ext_tests!(run_sigtest:
     sig_kill_pgrp => "kill_pgrp",
     sig_sigsuspend => "sigsuspend",
     sig_pi_mutex => "pi_mutex",
+);
+
+ext_tests!(run_stress:
+    stress_exit_storm => "exit_storm",
+    stress_create_loop => "create_loop",
 );
 
 ext_tests!(run_stdtest:

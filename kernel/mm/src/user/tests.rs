@@ -389,7 +389,11 @@ fn shared_memory() {
         std::thread::spawn(move || tx.send(a2.is_shared_mapping(pv)).unwrap());
         let r = rx.recv_timeout(std::time::Duration::from_secs(10));
         drop(g);
-        assert_eq!(r, Ok(Some(false)), "is_shared_mapping waited for the VMA lock");
+        assert_eq!(
+            r,
+            Ok(Some(false)),
+            "is_shared_mapping waited for the VMA lock"
+        );
         a.munmap(pv, P).unwrap();
     }
     let sh = a.mmap(0, 3 * P, RW, SHARED).unwrap();
