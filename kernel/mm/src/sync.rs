@@ -346,6 +346,19 @@ impl<T> RwSem<T> {
         }
     }
 
+    /// How many waiters are queued (tests).
+    #[cfg(test)]
+    fn queued(&self) -> usize {
+        let q = self.queue.lock();
+        let (mut n, mut p) = (0, q.head);
+        while !p.is_null() {
+            n += 1;
+            // SAFETY: queued nodes are alive until granted; we hold the queue lock.
+            p = unsafe { (*p).next.get() };
+        }
+        n
+    }
+
     /// Whether anyone holds or waits for the lock (diagnostics, tests).
     pub fn is_busy(&self) -> bool {
         self.state.load(Ordering::Relaxed) != 0
@@ -617,8 +630,8 @@ mod tests {
     }
     static STD_PARKER: StdParker = StdParker;
 
-    fn wait_state(l: &RwSem<impl Sized>, want: u32) {
-        while l.state.load(Ordering::Relaxed) != want {
+    fn wait_queued(l: &RwSem<impl Sized>, want: usize) {
+        while l.queued() != want {
             std::thread::yield_now();
         }
     }
@@ -665,18 +678,18 @@ mod tests {
         let r = l.read();
         let l2 = l.clone();
         let w = std::thread::spawn(move || l2.write().push(1));
-        wait_state(&l, 1 | RW_QUEUED);
+        wait_queued(&l, 1);
+        assert_eq!(l.state.load(Ordering::Relaxed), 1 | RW_QUEUED);
         assert!(l.try_read().is_none(), "a reader got past a queued writer");
         let l3 = l.clone();
         let r2 = std::thread::spawn(move || {
             let g = l3.read();
             assert_eq!(*g, [1], "the queued reader ran before the writer");
         });
+        wait_queued(&l, 2);
         let l4 = l.clone();
         let w2 = std::thread::spawn(move || l4.write().push(2));
-        // Give both time to queue (the test does not depend on it: FIFO order is
-        // checked through the values each one sees).
-        std::thread::sleep(std::time::Duration::from_millis(20));
+        wait_queued(&l, 3);
         drop(r);
         w.join().unwrap();
         r2.join().unwrap();
@@ -707,8 +720,8 @@ mod tests {
                 })
             })
             .collect();
-        wait_state(&l, RW_WRITER | RW_QUEUED);
-        std::thread::sleep(std::time::Duration::from_millis(20));
+        wait_queued(&l, 4);
+        assert_eq!(l.state.load(Ordering::Relaxed), RW_WRITER | RW_QUEUED);
         drop(w);
         for r in readers {
             assert_eq!(r.join().unwrap(), 0);
