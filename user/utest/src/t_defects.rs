@@ -182,7 +182,9 @@ pub fn defect_clone_files(ctx: &mut Ctx) -> Result<(), String> {
         let mut b = [0u8; 2];
         sys::read(made, &mut b) == Ok(2) && &b == b"ab"
     };
-    ctx.check(ok, || String::from("the pipe does not work after the child's exit"));
+    ctx.check(ok, || {
+        String::from("the pipe does not work after the child's exit")
+    });
 
     // execve unshares the table first: close-on-exec closes the child's copy only.
     let c = cstr(self_exe());
@@ -250,7 +252,9 @@ pub fn defect_clone_fs(ctx: &mut Ctx) -> Result<(), String> {
             Ok(0) => exit_now(sc(nr::CHDIR, &[dev.as_ptr() as usize]).is_err() as i32),
             Ok(pid) => {
                 let st = wait_child(pid as i32, Duration::from_secs(30))?;
-                ctx.check(st == WaitStatus::Exited(0), || format!("chdir child: {st:?}"));
+                ctx.check(st == WaitStatus::Exited(0), || {
+                    format!("chdir child: {st:?}")
+                });
             }
             Err(e) => return Err(format!("clone({flags:#x}): {e:?}")),
         }
@@ -282,7 +286,11 @@ pub fn defect_exit_with_joinable_thread(ctx: &mut Ctx) -> Result<(), String> {
     const ROUNDS: usize = 50;
     let weft = is_weft();
     let procs = || sys::sysinfo().map(|s| s.procs as usize).unwrap_or(0);
-    let free = || sys::sysinfo().map(|s| s.freeram * s.mem_unit as u64).unwrap_or(0);
+    let free = || {
+        sys::sysinfo()
+            .map(|s| s.freeram * s.mem_unit as u64)
+            .unwrap_or(0)
+    };
     let run_round = |joinable_seed: bool| -> Result<(), String> {
         let pid = crate::harness::fork_child(|| {
             if joinable_seed {
