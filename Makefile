@@ -66,7 +66,7 @@ ICOUNT_FLAG := $(if $(call on,$(ICOUNT)),--icount)
 
 .DEFAULT_GOAL := all
 .PHONY: all help deps kernel loader runner initramfs build \
-	run run-smp test check test-guest test-loom bench bench-linux debug iso usb run-iso run-usb clean
+	run run-smp test check test-guest test-init-fail test-loom bench bench-linux debug iso usb run-iso run-usb clean
 
 all: kernel loader initramfs runner
 
@@ -81,6 +81,7 @@ help:
 	@echo '  make test        fmt, clippy (host + kernel target), cargo test, then the'
 	@echo '                   in-guest tests for TEST_MATRIX=$(TEST_MATRIX)'
 	@echo '  make test-guest  only the in-guest test matrix'
+	@echo '  make test-init-fail  boots with a missing and a bad init: must fail fast'
 	@echo '  make bench       in-guest benchmarks at SMP=$(SMP) (ICOUNT=1 adds an -icount pass)'
 	@echo '  make debug       QEMU halted with a gdb server, gdb attached (tools/gdb/weft.gdb)'
 	@echo '  make iso / usb   build/weft.iso / build/weft.img with real Limine (LIMINE_DIR=...)'
@@ -285,6 +286,7 @@ test: deps
 	$(CARGO) clippy --release --target $(KTARGET) -p weft-kernel -p weft-loader -p weft-arch -p weft-mm -p weft-sched -p weft-futex -p weft-vfs -p weft-exec -p weft-abi -- -D warnings
 	$(CARGO) test
 	@$(MAKE) --no-print-directory test-loom user-check
+	@$(MAKE) --no-print-directory test-init-fail
 	@$(MAKE) --no-print-directory test-guest
 
 # Exhaustive model checks of the futex table's wait/wake/requeue protocol (loom),
@@ -293,6 +295,25 @@ test-loom: deps
 	RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=$(CURDIR)/target/loom $(CARGO) test -p weft-futex --release --test loom
 
 check: test
+
+# A kernel whose init cannot start must say why and end the run as a failure (not
+# hang): boot with `init=` naming a missing file and a file that is not an ELF; each
+# must end with QEMU's failure status (runner exit 1, not a timeout) and the reason.
+INIT_FAIL_CASES := /nonexistent:ENOENT /bin/bad-garbage:ENOEXEC
+test-init-fail: kernel loader initramfs runner
+	@mkdir -p $(LOGS)
+	@for c in $(INIT_FAIL_CASES); do \
+		path=$${c%%:*}; err=$${c#*:}; log=$(LOGS)/init-fail-$$err.log; \
+		$(RUNNER) --mode run --quiet --smp 1 --mem $(MEM) --timeout 60 --cmdline "init=$$path" \
+			$(RUNNER_BOOT) --log $$log </dev/null; st=$$?; \
+		if [ $$st = 1 ] && grep -q "init: cannot start $$path: $$err" $$log && \
+			grep -q 'shutting down (failure)' $$log; then \
+			echo "test-init-fail: init=$$path: $$err, failure shutdown: ok"; \
+		else \
+			echo "test-init-fail: init=$$path: FAILED (runner status $$st, log $$log):"; \
+			tail -n 5 $$log; exit 1; \
+		fi; \
+	done
 
 test-guest: kernel loader initramfs runner
 	@rm -rf $(BUILD)/results && mkdir -p $(BUILD)/results $(LOGS)

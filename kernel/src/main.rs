@@ -167,8 +167,9 @@ fn kmain_thread() -> u64 {
         .find(|m| m.path.ends_with("initramfs.tar"))
         .map(|m| m.data);
     fs::init(initramfs);
+    let init_path = init_path(cmd);
     let mut init_args: alloc::vec::Vec<alloc::string::String> =
-        alloc::vec![alloc::string::String::from("/bin/init")];
+        alloc::vec![alloc::string::String::from(init_path)];
     if let Some(filter) = ktest::requested(cmd) {
         let ok = ktest::run(filter, cmd);
         KTESTS_OK.store(ok, core::sync::atomic::Ordering::Release);
@@ -192,16 +193,31 @@ fn kmain_thread() -> u64 {
         );
     }
     let argv: alloc::vec::Vec<&str> = init_args.iter().map(|s| s.as_str()).collect();
-    match proc::start_init("/bin/init", &argv) {
-        Ok(p) => kprintln!("init: started /bin/init as pid {} ({:?})", p.pid, argv),
+    match proc::start_init(init_path, &argv) {
+        Ok(p) => kprintln!("init: started {} as pid {} ({:?})", init_path, p.pid, argv),
         Err(e) => {
-            kprintln!("init: cannot start /bin/init: {}", e.name().unwrap_or("?"));
-            if ktest::requested(cmd).is_some() {
-                shutdown(KTESTS_OK.load(core::sync::atomic::Ordering::Acquire));
-            }
+            // Nothing can run without init: say why and end the run as a failure.
+            kprintln!(
+                "init: cannot start {}: {} ({})",
+                init_path,
+                e.name().unwrap_or("?"),
+                e.as_neg()
+            );
+            shutdown(false);
         }
     }
     0
+}
+
+/// The program to run as init: `init=PATH` on the command line (a word before any
+/// `RUN=`, which takes the rest of the line), else `/bin/init`.
+fn init_path(cmd: &str) -> &str {
+    let before_run = cmd.find("RUN=").map_or(cmd, |i| &cmd[..i]);
+    before_run
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("init="))
+        .filter(|p| !p.is_empty())
+        .unwrap_or("/bin/init")
 }
 
 /// init (pid 1) has exited: the run is over. With `RUN=` the host sees the

@@ -61,8 +61,9 @@ pub struct Process {
     /// Only locked with interrupts disabled (the context switch reads it).
     aspace: Mutex<Option<Arc<AddressSpace>>>,
     pub files: RwLock<Arc<FdTable>>,
-    /// Current working directory (shared by the threads of the process; fork copies it).
-    pub cwd: Mutex<Arc<weft_vfs::Inode>>,
+    /// Current working directory: shared by the threads of the process and by
+    /// processes cloned with `CLONE_FS`; fork copies it.
+    pub cwd: Arc<Mutex<Arc<weft_vfs::Inode>>>,
     pub state: Mutex<ProcState>,
     /// Set once the group is going away (exit_group, fatal signal, exec of another
     /// thread); every thread exits at its next return to user mode.
@@ -96,12 +97,14 @@ static PROCESSES: Mutex<BTreeMap<u32, Weak<Process>>> = Mutex::new(BTreeMap::new
 static INIT: spin::Once<Arc<Process>> = spin::Once::new();
 
 impl Process {
-    /// A new, empty process (no threads yet).
+    /// A new, empty process (no threads yet) with working directory `cwd` (see
+    /// [`Process::cwd`] and [`new_cwd`]).
     pub fn new(
         pid: u32,
         parent: Option<&Arc<Process>>,
         aspace: Arc<AddressSpace>,
         files: Arc<FdTable>,
+        cwd: Arc<Mutex<Arc<weft_vfs::Inode>>>,
         name: &str,
     ) -> Arc<Process> {
         let p = Arc::new(Process {
@@ -112,9 +115,7 @@ impl Process {
             joinable: Mutex::new(BTreeMap::new()),
             aspace: Mutex::new(Some(aspace)),
             files: RwLock::new(files),
-            cwd: Mutex::new(
-                parent.map_or_else(|| crate::fs::vfs().root(), |p| p.cwd.lock().clone()),
-            ),
+            cwd,
             state: Mutex::new(ProcState::Running),
             exiting: AtomicBool::new(false),
             exit_status: AtomicU32::new(0),
@@ -181,6 +182,11 @@ impl Drop for Process {
     }
 }
 
+/// A working directory of its own (not shared), starting at `dir`.
+pub fn new_cwd(dir: Arc<weft_vfs::Inode>) -> Arc<Mutex<Arc<weft_vfs::Inode>>> {
+    Arc::new(Mutex::new(dir))
+}
+
 /// Finds a live process by pid.
 pub fn find(pid: u32) -> Option<Arc<Process>> {
     PROCESSES.lock().get(&pid)?.upgrade()
@@ -244,9 +250,14 @@ pub fn cld_code(wstatus: i32) -> (i32, i32) {
 pub fn process_exited(p: &Arc<Process>) {
     let wstatus = p.exit_status.load(Ordering::Acquire) as i32;
     // Release memory and files now, as Linux does; the zombie keeps only its status.
+    // A table shared with other processes (CLONE_FILES) is closed by its last user.
     let files = core::mem::replace(&mut *p.files.write(), Arc::new(FdTable::new()));
-    files.close_all();
-    drop(files);
+    if let Some(files) = Arc::into_inner(files) {
+        files.close_all();
+    }
+    // Threads nobody joined: they hold the process (`UserThread::process`), so
+    // keeping them would keep the process forever.
+    drop(core::mem::take(&mut *p.joinable.lock()));
     let aspace = p.set_aspace(None);
     drop(aspace); // no CPU has it loaded: this thread switched to the kernel tables
     // Orphans go to init.
@@ -293,7 +304,8 @@ pub fn start_init(path: &str, argv: &[&str]) -> Result<Arc<Process>, Errno> {
     crate::fs::open_console_fds(&files)?;
     let aspace = AddressSpace::new()?;
     let tid = crate::task::alloc_tid() as u32;
-    let p = Process::new(tid, None, aspace, files, "init");
+    let cwd = new_cwd(crate::fs::vfs().root());
+    let p = Process::new(tid, None, aspace, files, cwd, "init");
     INIT.call_once(|| p.clone());
     let envp = ["HOME=/", "PATH=/bin", "TERM=dumb"];
     let image = exec::load(&p, path, argv, &envp)?;

@@ -26,6 +26,7 @@ extern crate alloc;
 mod fpu;
 mod harness;
 mod t_basic;
+mod t_defects;
 mod t_ext;
 mod t_futex;
 mod t_mm;
@@ -144,6 +145,10 @@ const TESTS: &[Test] = tests![
     t_reliab::reliab_affinity_other_process = 60,
     t_reliab::reliab_rlimit_errors,
     t_reliab::reliab_failed_copyout,
+    t_defects::defect_write_protection,
+    t_defects::defect_clone_files,
+    t_defects::defect_clone_fs,
+    t_defects::defect_exit_with_joinable_thread = 300,
 ];
 
 /// Name prefixes of the external-program tests (`--no-ext` skips them).

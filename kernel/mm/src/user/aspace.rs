@@ -681,11 +681,16 @@ impl AddressSpace {
 
     // ---- kernel access to (possibly inactive) address spaces ---------------------------
 
+    /// Calls `f(kernel pointer, offset, n)` for each page piece of `[addr, addr + len)`
+    /// after faulting it in for `write`. `force` ignores the VMA protection (see
+    /// [`AddressSpace::write_bytes`]); without it an access the VMA does not allow is
+    /// `EFAULT` before anything changes (no copy-on-write break of a read-only VMA).
     fn access_bytes(
         &self,
         addr: u64,
         len: u64,
         write: bool,
+        force: bool,
         mut f: impl FnMut(*mut u8, usize, usize),
     ) -> Result<(), Errno> {
         if !user_range_ok(addr, len) {
@@ -698,7 +703,7 @@ impl AddressSpace {
             let va = addr + done;
             let n = (PAGE_SIZE - va % PAGE_SIZE).min(len - done);
             let frame = self
-                .fault_locked(&st, va, access, false, true)
+                .fault_locked(&st, va, access, false, force)
                 .map_err(FaultError::errno)?;
             f(
                 phys_to_virt(frame + va % PAGE_SIZE),
@@ -711,11 +716,14 @@ impl AddressSpace {
     }
 
     /// Writes `src` at `addr` of this address space through the kernel's own mapping,
-    /// ignoring the VMA protection (like a debugger's poke): for the ELF loader and
-    /// `execve` building a stack before the address space is active. Breaks copy-on-write
-    /// sharing. `EFAULT` outside VMAs, `ENOMEM` without memory.
+    /// ignoring the VMA protection (like a debugger's poke). Only for the ELF loader and
+    /// `execve` filling a fresh address space that no program runs in yet (read-only
+    /// segments included); every write on behalf of a program goes through the
+    /// user-access routines or [`AddressSpace::write_user_bytes`], which honour the
+    /// protection. Breaks copy-on-write sharing. `EFAULT` outside VMAs, `ENOMEM`
+    /// without memory.
     pub fn write_bytes(&self, addr: u64, src: &[u8]) -> Result<(), Errno> {
-        self.access_bytes(addr, src.len() as u64, true, |p, off, n| {
+        self.access_bytes(addr, src.len() as u64, true, true, |p, off, n| {
             // SAFETY: `p` points at `n` bytes inside a frame this address space maps
             // exclusively (forced write fault), kept alive by the VMA read lock held
             // across the call; `src[off..off + n]` is in bounds.
@@ -723,9 +731,43 @@ impl AddressSpace {
         })
     }
 
+    /// Writes `src` at `addr` as a user-mode write would: `EFAULT` (and nothing
+    /// written) unless every page lies in a VMA with `PROT_WRITE`; a copy-on-write page
+    /// is copied first, as for a user write. For writes on a program's behalf into an
+    /// address space that need not be the active one (clone's `CLONE_CHILD_SETTID`
+    /// into the child); in the active one, `copy_to_user` does the same.
+    pub fn write_user_bytes(&self, addr: u64, src: &[u8]) -> Result<(), Errno> {
+        // Check the whole range first, so a write that would fail half-way changes
+        // nothing.
+        self.check_user_range(addr, src.len() as u64, Access::Write)?;
+        self.access_bytes(addr, src.len() as u64, true, false, |p, off, n| {
+            // SAFETY: as in `write_bytes` (a non-forced write fault: the VMA is
+            // writable and the frame now exclusive or shared-writable).
+            unsafe { core::ptr::copy_nonoverlapping(src.as_ptr().add(off), p, n) }
+        })
+    }
+
+    /// `EFAULT` unless every page of `[addr, addr + len)` lies in a VMA allowing
+    /// `access`.
+    fn check_user_range(&self, addr: u64, len: u64, access: Access) -> Result<(), Errno> {
+        if !user_range_ok(addr, len) {
+            return Err(Errno::EFAULT);
+        }
+        let st = self.mm.read();
+        let mut va = align_down(addr, PAGE_SIZE);
+        while va < addr + len {
+            match st.vmas.find(va) {
+                Some(v) if v.allows(access) => {}
+                _ => return Err(Errno::EFAULT),
+            }
+            va += PAGE_SIZE;
+        }
+        Ok(())
+    }
+
     /// Zeroes `len` bytes at `addr`, like [`AddressSpace::write_bytes`].
     pub fn zero_bytes(&self, addr: u64, len: u64) -> Result<(), Errno> {
-        self.access_bytes(addr, len, true, |p, _, n| {
+        self.access_bytes(addr, len, true, true, |p, _, n| {
             // SAFETY: as in `write_bytes`.
             unsafe { core::ptr::write_bytes(p, 0, n) }
         })
@@ -735,7 +777,7 @@ impl AddressSpace {
     /// [`AddressSpace::write_bytes`]).
     pub fn read_bytes(&self, addr: u64, dst: &mut [u8]) -> Result<(), Errno> {
         let d = dst.as_mut_ptr();
-        self.access_bytes(addr, dst.len() as u64, false, |p, off, n| {
+        self.access_bytes(addr, dst.len() as u64, false, true, |p, off, n| {
             // SAFETY: `p` points at `n` readable bytes of a frame this address space maps
             // (kept alive by the VMA read lock); `d[off..off + n]` is in bounds of `dst`.
             unsafe { core::ptr::copy_nonoverlapping(p, d.add(off), n) }

@@ -507,8 +507,31 @@ fn elf_helpers() {
     assert_eq!(a.prot_at(0x40_5000), None);
     assert_eq!(wr(&a, 0x40_0000, 1), Err(FaultError::AccessDenied));
     assert_eq!(rd(&a, 0x40_4200), Ok(0));
-    // Kernel writes ignore protection but break copy-on-write sharing.
     let b = a.fork_cow().unwrap();
+    // User writes honour the protection: read-only text is EFAULT without a
+    // copy-on-write break; a range crossing into it changes nothing; a writable
+    // copy-on-write page is copied first.
+    let text_frame = frame_of(&b, 0x40_0020);
+    assert_eq!(frame_of(&a, 0x40_0020), text_frame);
+    assert_eq!(b.write_user_bytes(0x40_0020, &[1]), Err(Errno::EFAULT));
+    assert_eq!(frame_of(&b, 0x40_0020), text_frame);
+    assert_eq!(rd(&b, 0x40_0020), Ok(0x20));
+    assert_eq!(
+        b.write_user_bytes(0x40_0ffe, &[1, 2, 3]),
+        Err(Errno::EFAULT)
+    );
+    assert_eq!(
+        b.write_user_bytes(0x40_4ffe, &[5, 5, 5, 5]),
+        Err(Errno::EFAULT)
+    );
+    assert_eq!(rd(&b, 0x40_4ffe), Ok(0), "nothing written before the hole");
+    assert_eq!(b.write_user_bytes(0x50_0000, &[1]), Err(Errno::EFAULT));
+    let data_frame = frame_of(&a, 0x40_1300);
+    assert_eq!(frame_of(&b, 0x40_1300), data_frame);
+    b.write_user_bytes(0x40_1300, &[9, 9]).unwrap();
+    assert_ne!(frame_of(&b, 0x40_1300), data_frame);
+    assert_eq!((rd(&b, 0x40_1301), rd(&a, 0x40_1301)), (Ok(9), Ok(7)));
+    // The loader's writes ignore protection but break copy-on-write sharing.
     b.write_bytes(0x40_0010, &[0xee]).unwrap();
     assert_eq!(rd(&b, 0x40_0010), Ok(0xee));
     assert_eq!(rd(&a, 0x40_0010), Ok(0x10));

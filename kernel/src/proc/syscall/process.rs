@@ -77,12 +77,13 @@ pub fn clone(flags: u64, stack: u64, ptid: u64, ctid: u64, tls: u64, f: &TrapFra
         },
         auto_stack: (0, 0),
     };
+    // As on Linux, a tid store that faults is skipped: the clone goes ahead.
     if flags & CLONE_PARENT_SETTID != 0 {
-        put_u32(ptid, tid)?;
+        let _ = put_u32(ptid, tid);
     }
     if flags & CLONE_THREAD != 0 {
         if flags & CLONE_CHILD_SETTID != 0 {
-            put_u32(ctid, tid)?;
+            let _ = put_u32(ctid, tid);
         }
         uthread::spawn(&p, tid, frame, init)?;
         return Ok(tid as u64);
@@ -104,7 +105,14 @@ pub fn clone(flags: u64, stack: u64, ptid: u64, ctid: u64, tls: u64, f: &TrapFra
         p.clone()
     };
     let name = p.name.lock().clone();
-    let child = Process::new(tid, Some(&parent), aspace.clone(), files, &name);
+    // The caller's working directory (not the parent's, which differs with
+    // CLONE_PARENT): shared with CLONE_FS, else copied.
+    let cwd = if flags & CLONE_FS != 0 {
+        p.cwd.clone()
+    } else {
+        crate::proc::new_cwd(p.cwd())
+    };
+    let child = Process::new(tid, Some(&parent), aspace.clone(), files, cwd, &name);
     child.sig.lock().actions = sig::fork_actions(&p);
     child
         .pgid
@@ -116,8 +124,9 @@ pub fn clone(flags: u64, stack: u64, ptid: u64, ctid: u64, tls: u64, f: &TrapFra
         .exit_signal
         .store((flags & 0xff) as u32, Ordering::Relaxed);
     if flags & CLONE_CHILD_SETTID != 0 {
-        // As on Linux, a bad address only means the child's tid is not stored.
-        let _ = aspace.write_bytes(ctid, &tid.to_le_bytes());
+        // A user write into the child's memory (honouring its protection); as on
+        // Linux, a bad address only means the child's tid is not stored.
+        let _ = aspace.write_user_bytes(ctid, &tid.to_le_bytes());
     }
     if let Err(e) = uthread::spawn(&child, tid, frame, init) {
         parent.children.lock().retain(|c| !Arc::ptr_eq(c, &child));
@@ -149,6 +158,13 @@ pub fn execve(path: u64, argv: u64, envp: u64, f: &mut TrapFrame) -> SysResult {
         return Err(Errno::EINTR);
     }
     me_t.set_tid(p.pid as u64);
+    // As Linux: a descriptor table shared with another process (CLONE_FILES) is
+    // unshared first, so close-on-exec closes only this process's copy.
+    let files = p.files();
+    if Arc::strong_count(&files) > 2 {
+        *p.files.write() = Arc::new(files.fork());
+    }
+    drop(files);
     p.files().close_on_exec();
     let name = exec::basename(&path);
     *p.name.lock() = name.clone();

@@ -65,8 +65,9 @@ pub fn create(
         stack
     };
     let rsp = initial_rsp(top);
-    // The zero return address the thread "was called" with.
-    if let Err(e) = aspace.write_bytes(rsp, &0u64.to_le_bytes()) {
+    // The zero return address the thread "was called" with: a user write (EFAULT on a
+    // stack the program may not write, e.g. PROT_READ, PROT_NONE or its text).
+    if let Err(e) = copy_out(rsp, &0u64.to_le_bytes()) {
         if auto.1 != 0 {
             let _ = aspace.munmap(auto.0, auto.1);
         }
