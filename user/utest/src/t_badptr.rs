@@ -570,7 +570,7 @@ impl Res {
                 p
             }
             K::Crossing if case.len >= 8 => {
-                let p = self.hole - (case.len / 2 & !7).max(4);
+                let p = self.hole - ((case.len / 2) & !7).max(4);
                 // SAFETY: the bytes from p to the hole are in our own writable page.
                 unsafe { core::ptr::write_bytes(p as *mut u8, 0, self.hole - p) };
                 p
