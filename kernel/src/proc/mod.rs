@@ -5,9 +5,13 @@
 //! [`Thread`] with a [`UserThread`] part naming its process and holding its
 //! per-thread state (clear-child-tid address, robust list, signal mask, name).
 //!
-//! Lifetimes: a process holds its live threads (`threads`), a thread holds its
-//! process (`UserThread::process`); the cycle is broken when the thread exits. A
-//! dead process (zombie) stays in its parent's `children` until `wait4` reaps it.
+//! Lifetimes: a process holds its live threads (`threads`) and its joinable seed
+//! threads until they are joined (`joinable`), a thread holds its process
+//! (`UserThread::process`); the cycles are broken when the thread exits and, for
+//! threads nobody joined, when the process exits. A dead process (zombie) stays in
+//! its parent's `children` until `wait4` reaps it. The descriptor table and the
+//! working directory may be shared with other processes (`CLONE_FILES`,
+//! `CLONE_FS`): a shared table is closed by its last user.
 //!
 //! Lock order (outermost first): `PROCESSES` → a process's `children` → its
 //! `threads` → its `state`. None of them is held while sleeping or while calling into
@@ -256,8 +260,9 @@ pub fn process_exited(p: &Arc<Process>) {
         files.close_all();
     }
     // Threads nobody joined: they hold the process (`UserThread::process`), so
-    // keeping them would keep the process forever.
-    drop(core::mem::take(&mut *p.joinable.lock()));
+    // keeping them would keep the process forever. Dropped after the lock.
+    let unjoined = core::mem::take(&mut *p.joinable.lock());
+    drop(unjoined);
     let aspace = p.set_aspace(None);
     drop(aspace); // no CPU has it loaded: this thread switched to the kernel tables
     // Orphans go to init.

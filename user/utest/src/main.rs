@@ -25,6 +25,7 @@ extern crate alloc;
 
 mod fpu;
 mod harness;
+mod t_badptr;
 mod t_basic;
 mod t_defects;
 mod t_ext;
@@ -145,6 +146,7 @@ const TESTS: &[Test] = tests![
     t_reliab::reliab_affinity_other_process = 60,
     t_reliab::reliab_rlimit_errors,
     t_reliab::reliab_failed_copyout,
+    t_badptr::badptr_sweep,
     t_defects::defect_write_protection,
     t_defects::defect_clone_files,
     t_defects::defect_clone_fs,

@@ -63,6 +63,14 @@
 //! [`AddressSpace::translate_user`] → `(frame, offset)`. The futex `UserMem` word
 //! accessors map to [`uaccess::nofault`], `fault_in` to [`AddressSpace::fault_in`].
 //!
+//! **Kernel writes honour protection.** A write on a program's behalf uses the
+//! user-access routines (current address space) or
+//! [`AddressSpace::write_user_bytes`] (any address space): both fail with `EFAULT`
+//! where a user-mode write would fault, and never break copy-on-write sharing of a
+//! read-only VMA. [`AddressSpace::write_bytes`] / `zero_bytes` / `map_bytes` ignore
+//! the protection and are only for filling a fresh address space (the ELF loader,
+//! `execve`'s stack).
+//!
 //! **SMAP**: the user-access wrappers bracket each routine with `stac`/`clac` when
 //! `weft_arch::cpu::smap_enabled()`. An interrupt taken inside keeps `EFLAGS.AC`; `iretq`
 //! restores it, so correctness does not depend on it, but for hardening the trap entry

@@ -353,9 +353,17 @@ pub fn tgkill(tgid: u64, tid: u64, signo: u64) -> SysResult {
 
 /// A siginfo from user space for sigqueue: a process may not pretend to be the
 /// kernel or kill (si_code >= 0) when signalling another process.
-fn user_info(signo: u32, uinfo: u64, target: &Process) -> Result<SigInfo, Errno> {
-    let b = copy_in(uinfo, 128)?;
-    let mut info = SigInfo::from_bytes(b.as_slice().try_into().unwrap());
+/// Reads a caller's siginfo as Linux does: the 48 bytes of its kernel siginfo (the rest
+/// of the 128-byte structure is padding for the fields the kernel knows).
+fn copy_user_info(uinfo: u64) -> Result<SigInfo, Errno> {
+    let mut b = [0u8; 128];
+    weft_mm::user::copy_from_user(&mut b[..48], uinfo)?;
+    Ok(SigInfo::from_bytes(&b))
+}
+
+/// Checks a caller-built siginfo for `target` (EPERM to forge kernel codes for
+/// another process) and sets its signal number.
+fn user_info(signo: u32, mut info: SigInfo, target: &Process) -> Result<SigInfo, Errno> {
     let (_, me_p) = me();
     if (info.code >= 0 || info.code == SI_TKILL) && target.pid != me_p.pid {
         return Err(Errno::EPERM);
@@ -365,11 +373,13 @@ fn user_info(signo: u32, uinfo: u64, target: &Process) -> Result<SigInfo, Errno>
 }
 
 pub fn rt_sigqueueinfo(pid: u64, signo: u64, uinfo: u64) -> SysResult {
+    // Linux's order: the copy first (EFAULT), then the signal and the target.
+    let info = copy_user_info(uinfo)?;
     let signo = check_sig(signo)?;
     let p = proc::find(pid as u32)
         .filter(|p| !p.is_zombie())
         .ok_or(Errno::ESRCH)?;
-    let info = user_info(signo, uinfo, &p)?;
+    let info = user_info(signo, info, &p)?;
     if signo != 0 {
         sig::send_process(&p, info, None)?;
     }
@@ -377,12 +387,13 @@ pub fn rt_sigqueueinfo(pid: u64, signo: u64, uinfo: u64) -> SysResult {
 }
 
 pub fn rt_tgsigqueueinfo(tgid: u64, tid: u64, signo: u64, uinfo: u64) -> SysResult {
+    let info = copy_user_info(uinfo)?;
     let signo = check_sig(signo)?;
     if tgid as i32 <= 0 {
         return Err(Errno::EINVAL);
     }
     let p = proc::find(tgid as u32).ok_or(Errno::ESRCH)?;
-    let info = user_info(signo, uinfo, &p)?;
+    let info = user_info(signo, info, &p)?;
     thread_signal(Some(tgid as u32), tid, signo, info)
 }
 
@@ -559,7 +570,8 @@ pub fn timer_create(clock: u64, sevp: u64, idp: u64) -> SysResult {
     let (signo, value, notify, tid) = if sevp == 0 {
         (SIGALRM, u64::MAX, SIGEV_SIGNAL, 0)
     } else {
-        let b = copy_in(sevp, 20)?;
+        // The whole struct sigevent, as Linux reads it.
+        let b = copy_in(sevp, 64)?;
         (
             u32::from_le_bytes(b[8..12].try_into().unwrap()),
             u64::from_le_bytes(b[0..8].try_into().unwrap()),
@@ -618,6 +630,9 @@ fn write_itimerspec(addr: u64, value: u64, interval: u64) -> Result<(), Errno> {
 }
 
 pub fn timer_settime(id: u64, flags: u64, new: u64, old: u64) -> SysResult {
+    if new == 0 {
+        return Err(Errno::EINVAL); // as Linux
+    }
     let (interval, value) = read_itimerspec(new)?;
     let (_, p) = me();
     let abs = flags as u32 & weft_abi::time::TIMER_ABSTIME != 0;
