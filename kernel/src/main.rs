@@ -20,6 +20,7 @@ mod symbols;
 mod task;
 mod time;
 mod tlb;
+mod watchdog;
 
 use spin::Once;
 use weft_arch::{apic, cpu, kprintln, percpu, trap};
@@ -105,6 +106,7 @@ extern "C" fn kmain_on_kernel_stack(_: usize, _: usize) -> ! {
         madt.lapic_phys
     );
     irq::init();
+    watchdog::init(info.cmdline.as_str());
     smp::init_local_apic(&madt);
     let tpm = apic::calibrate_timer();
     kprintln!(

@@ -13,6 +13,7 @@ mod boot_tests;
 mod cpu_tests;
 mod mm_tests;
 mod sched_tests;
+mod watchdog_tests;
 
 /// A test returns Err(description) on failure.
 pub type TestFn = fn(&Ctx) -> Result<(), String>;
@@ -69,6 +70,12 @@ const TESTS: &[(&str, TestFn)] = &[
     ("affinity", sched_tests::affinity),
 ];
 
+/// Tests that end the run on purpose: run only when the filter is their exact name.
+const FATAL_TESTS: &[(&str, TestFn)] = &[
+    ("watchdog_selftest_soft", watchdog_tests::soft),
+    ("watchdog_selftest_hard", watchdog_tests::hard),
+];
+
 /// Whether the command line asks for the benchmarks.
 pub fn bench_requested(cmdline: &str) -> bool {
     cmdline.split_whitespace().any(|w| w == "bench")
@@ -98,7 +105,8 @@ pub fn run(filter: &str, cmdline: &str) -> bool {
     };
     kprintln!("ktest: running tests (filter {:?})", filter);
     let (mut passed, mut failed) = (0, 0);
-    for (name, f) in TESTS.iter().filter(|(n, _)| n.contains(filter)) {
+    let fatal = FATAL_TESTS.iter().filter(|(n, _)| *n == filter);
+    for (name, f) in TESTS.iter().filter(|(n, _)| n.contains(filter)).chain(fatal) {
         match f(&ctx) {
             Ok(()) => {
                 rawprintln!("test {name} ... ok");
