@@ -106,7 +106,11 @@ pub fn run(filter: &str, cmdline: &str) -> bool {
     kprintln!("ktest: running tests (filter {:?})", filter);
     let (mut passed, mut failed) = (0, 0);
     let fatal = FATAL_TESTS.iter().filter(|(n, _)| *n == filter);
-    for (name, f) in TESTS.iter().filter(|(n, _)| n.contains(filter)).chain(fatal) {
+    for (name, f) in TESTS
+        .iter()
+        .filter(|(n, _)| n.contains(filter))
+        .chain(fatal)
+    {
         match f(&ctx) {
             Ok(()) => {
                 rawprintln!("test {name} ... ok");
