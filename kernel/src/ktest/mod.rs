@@ -60,6 +60,10 @@ const TESTS: &[(&str, TestFn)] = &[
     ("timer_every_cpu", cpu_tests::timer_every_cpu),
     ("ipi_all_pairs", cpu_tests::ipi_all_pairs),
     ("cpu_features_enabled", cpu_tests::features_enabled),
+    (
+        "debug_key_while_table_locked",
+        cpu_tests::debug_key_while_table_locked,
+    ),
     ("sched_spread", sched_tests::spread),
     ("sched_steal", sched_tests::steal),
     ("sched_preempt", sched_tests::preempt),
