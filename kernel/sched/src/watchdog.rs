@@ -223,7 +223,7 @@ mod tests {
         assert_eq!(l.cpu, 1);
         assert_eq!(l.kind, LockupKind::Soft);
         assert!(l.stuck_ns >= N && l.stuck_ns <= N + 2 * TICK, "{l:?}");
-        assert!(t >= 11 * N && t <= 11 * N + 2 * TICK, "at {t}");
+        assert!((11 * N..=11 * N + 2 * TICK).contains(&t), "at {t}");
     }
 
     #[test]
