@@ -97,6 +97,9 @@ pub struct BootInfo {
     pub boot_unix_time: u64,
     pub stack_size_acked: bool,
     pub revision_supported: bool,
+    /// CPUs in the MP response (the response itself is in bootloader memory,
+    /// which is reclaimed once every CPU is up).
+    pub mp_cpus: usize,
 }
 
 fn kind(t: EntryType) -> RegionKind {
@@ -205,10 +208,12 @@ pub fn collect(hhdm_offset: u64, regions: &[Region]) -> BootInfo {
             .unwrap_or(0),
         stack_size_acked: STACK_SIZE.get_response().is_some(),
         revision_supported: BASE_REVISION.is_supported(),
+        mp_cpus: MP.get_response().map_or(0, |r| r.cpus().len()),
     }
 }
 
-/// The CPUs from the MP response: (lapic id, Limine CPU record) pairs, boot CPU first.
+/// The MP response. Valid only until `reclaim_bootloader_memory` (SMP bring-up);
+/// later code reads `BootInfo::mp_cpus`.
 pub fn mp_response() -> &'static limine::response::MpResponse {
     MP.get_response()
         .expect("boot: no MP (multiprocessor) response from the bootloader")

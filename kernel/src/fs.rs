@@ -102,13 +102,20 @@ impl CharDevice for Console {
 /// Ctrl-P on the serial console prints the kernel's statistics (scheduler, memory).
 pub const DEBUG_KEY: u8 = 0x10;
 
+/// Ctrl-P (in the console interrupt): asks for the statistics dump. The dump
+/// itself takes locks that are taken with interrupts enabled (the process table,
+/// the heap), so it runs in a kernel thread, never here.
+pub fn on_debug_key() {
+    crate::request_debug_dump();
+}
+
 /// UART receive interrupt: buffer the bytes, wake readers.
 pub fn console_input_irq() {
     let Some(c) = CONSOLE.get() else { return };
     let mut any = false;
     while let Some(b) = weft_arch::serial::try_read_byte() {
         if b == DEBUG_KEY {
-            crate::debug_dump();
+            on_debug_key();
             continue;
         }
         let mut input = c.input.lock();

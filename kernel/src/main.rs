@@ -20,6 +20,7 @@ mod symbols;
 mod task;
 mod time;
 mod tlb;
+mod watchdog;
 
 use spin::Once;
 use weft_arch::{apic, cpu, kprintln, percpu, trap};
@@ -105,6 +106,7 @@ extern "C" fn kmain_on_kernel_stack(_: usize, _: usize) -> ! {
         madt.lapic_phys
     );
     irq::init();
+    watchdog::init(info.cmdline.as_str());
     smp::init_local_apic(&madt);
     let tpm = apic::calibrate_timer();
     kprintln!(
@@ -167,6 +169,7 @@ fn kmain_thread() -> u64 {
         .find(|m| m.path.ends_with("initramfs.tar"))
         .map(|m| m.data);
     fs::init(initramfs);
+    task::kthread::spawn("kdebug", debug_dump_thread).detach();
     let init_path = init_path(cmd);
     let mut init_args: alloc::vec::Vec<alloc::string::String> =
         alloc::vec![alloc::string::String::from(init_path)];
@@ -244,7 +247,43 @@ pub fn init_exited(wstatus: i32) {
 /// The parsed MADT.
 pub static ACPI: Once<weft_arch::acpi::MadtInfo> = Once::new();
 
+static DUMP_REQUESTS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+static DUMPS_DONE: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+static DUMP_WQ: weft_sched::WaitQueue<task::Thread, task::KernelPlatform> =
+    weft_sched::WaitQueue::new();
+
+/// Asks the `kdebug` thread for a [`debug_dump`]; safe from interrupt context
+/// (takes no lock but the wait queue's and the scheduler's, which disable
+/// interrupts).
+pub fn request_debug_dump() {
+    DUMP_REQUESTS.fetch_add(1, core::sync::atomic::Ordering::AcqRel);
+    task::wake_all(&DUMP_WQ);
+}
+
+/// Number of dumps the `kdebug` thread has finished.
+pub fn debug_dumps_done() -> u64 {
+    DUMPS_DONE.load(core::sync::atomic::Ordering::Acquire)
+}
+
+/// The `kdebug` thread: runs [`debug_dump`] in thread context when asked.
+fn debug_dump_thread() -> u64 {
+    use core::sync::atomic::Ordering;
+    let mut served = 0;
+    loop {
+        task::wait_event(
+            Some(&DUMP_WQ),
+            None,
+            || DUMP_REQUESTS.load(Ordering::Acquire) != served,
+            || false,
+        );
+        served = DUMP_REQUESTS.load(Ordering::Acquire);
+        debug_dump();
+        DUMPS_DONE.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
 /// The debug command (Ctrl-P on the console): scheduler and memory statistics.
+/// Thread context only (see [`request_debug_dump`]).
 pub fn debug_dump() {
     task::print_stats();
     let st = weft_mm::stats();

@@ -110,6 +110,18 @@ pub fn send_ipi(cpu: usize, vector: u8) {
     });
 }
 
+/// Sends a non-maskable interrupt to CPU index `cpu` (the watchdog's "show me
+/// where you are", which reaches a CPU even with its interrupts off).
+pub fn send_nmi(cpu: usize) {
+    let dest = dest_field(percpu::get(cpu).lapic_id());
+    with_lapic(|l| {
+        wait_icr_idle(l);
+        // SAFETY: vector 2 (NMI) has an IDT entry on its own IST stack on every
+        // CPU; dest is a present CPU's APIC id.
+        unsafe { l.send_nmi(dest) };
+    });
+}
+
 /// Sends a fixed IPI with `vector` to every CPU except this one.
 pub fn send_ipi_all_others(vector: u8) {
     with_lapic(|l| {

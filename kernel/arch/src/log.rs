@@ -4,7 +4,7 @@
 //! Output is serialised by a console lock that remembers its owner CPU, so a CPU
 //! that faults while printing can still print its report (re-entry on the same CPU
 //! skips the lock), and a CPU that panics while another holds the lock takes it over
-//! after a bounded wait.
+//! after a bounded wait (as does any CPU once the watchdog is dumping).
 
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -14,6 +14,7 @@ use crate::serial::SerialWriter;
 const NO_OWNER: u32 = u32::MAX;
 static OWNER: AtomicU32 = AtomicU32::new(NO_OWNER);
 static PANICKING: AtomicBool = AtomicBool::new(false);
+static BOUNDED: AtomicBool = AtomicBool::new(false);
 
 /// Runs `f` with exclusive access to the console.
 pub fn with_console<R>(f: impl FnOnce(&mut SerialWriter) -> R) -> R {
@@ -30,7 +31,9 @@ pub fn with_console<R>(f: impl FnOnce(&mut SerialWriter) -> R) -> R {
             Err(owner) if owner == me => break, // nested use on this CPU (fault while printing)
             Err(_) => {
                 spins += 1;
-                if PANICKING.load(Ordering::Relaxed) && spins > 10_000_000 {
+                if (PANICKING.load(Ordering::Relaxed) || BOUNDED.load(Ordering::Relaxed))
+                    && spins > 10_000_000
+                {
                     break; // the owner is probably stopped; print anyway
                 }
                 core::hint::spin_loop();
@@ -49,6 +52,13 @@ pub fn with_console<R>(f: impl FnOnce(&mut SerialWriter) -> R) -> R {
 /// Returns true for the first caller only.
 pub fn begin_panic() -> bool {
     !PANICKING.swap(true, Ordering::SeqCst)
+}
+
+/// Makes console waits bounded from now on without claiming the panic report
+/// (the watchdog's dump: a stuck CPU may hold the console lock; the panic that
+/// follows still calls [`begin_panic`]).
+pub fn bound_waits() {
+    BOUNDED.store(true, Ordering::SeqCst);
 }
 
 /// Whether a panic or fatal exception is being reported.

@@ -238,6 +238,11 @@ extern "C" fn weft_trap_dispatch(frame: &mut TrapFrame) {
             Some(h) => h(frame),
             None => fatal(frame, None),
         }
+        if vector == 2 {
+            // An NMI can land anywhere, even inside the scheduler or with a spin
+            // lock held: it never preempts or delivers signals on its way out.
+            return;
+        }
     } else if vector == vectors::SPURIOUS as usize {
         SPURIOUS_COUNT.fetch_add(1, Ordering::Relaxed);
     } else {
@@ -318,6 +323,12 @@ pub fn write_report(w: &mut dyn Write, frame: &TrapFrame, note: Option<&str>) {
             }
         );
     }
+    write_regs(w, frame);
+}
+
+/// Writes the registers of `frame` and, for kernel mode, a symbolised backtrace
+/// of the interrupted code.
+pub fn write_regs(w: &mut dyn Write, frame: &TrapFrame) {
     let _ = write!(w, "  rip ");
     crate::backtrace::write_addr(w, frame.rip);
     let _ = writeln!(w);

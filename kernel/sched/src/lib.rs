@@ -186,6 +186,7 @@ pub mod stats;
 pub mod thread;
 pub mod timer;
 pub mod waitqueue;
+pub mod watchdog;
 
 #[cfg(test)]
 mod testing;
@@ -207,3 +208,4 @@ pub use thread::{
 };
 pub use timer::{CpuTimerId, CpuTimers, TimerId, TimerQueue};
 pub use waitqueue::{Completion, WaitQueue};
+pub use watchdog::{Lockup, LockupKind, Watchdog};

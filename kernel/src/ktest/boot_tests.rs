@@ -115,7 +115,8 @@ pub fn kernel_address(_: &Ctx) -> Result<(), String> {
 }
 
 pub fn cpu_count(ctx: &Ctx) -> Result<(), String> {
-    let mp = crate::boot::mp_response().cpus().len();
+    // Not `boot::mp_response()`: its memory has been reclaimed by now.
+    let mp = crate::boot_info().mp_cpus;
     let online = crate::smp::online_count();
     let madt = crate::ACPI
         .get()

@@ -192,3 +192,23 @@ pub fn features_enabled(_: &Ctx) -> Result<(), String> {
         if errs.is_empty() { None } else { Some(errs) }
     })
 }
+
+/// Ctrl-P arriving while this CPU holds the process table with interrupts off
+/// (as the console interrupt would find it): the dump is deferred to a thread
+/// instead of spinning on the lock its own CPU holds.
+pub fn debug_key_while_table_locked(_: &Ctx) -> Result<(), String> {
+    let before = crate::debug_dumps_done();
+    {
+        let _irq = cpu::IrqGuard::new();
+        crate::proc::with_table_locked(crate::fs::on_debug_key);
+    }
+    let deadline = time::now_ns() + 10_000_000_000;
+    while crate::debug_dumps_done() == before {
+        check!(
+            time::now_ns() < deadline,
+            "the Ctrl-P dump did not run within 10 s"
+        );
+        crate::task::sleep_ns(1_000_000);
+    }
+    Ok(())
+}

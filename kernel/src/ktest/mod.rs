@@ -13,6 +13,7 @@ mod boot_tests;
 mod cpu_tests;
 mod mm_tests;
 mod sched_tests;
+mod watchdog_tests;
 
 /// A test returns Err(description) on failure.
 pub type TestFn = fn(&Ctx) -> Result<(), String>;
@@ -59,6 +60,10 @@ const TESTS: &[(&str, TestFn)] = &[
     ("timer_every_cpu", cpu_tests::timer_every_cpu),
     ("ipi_all_pairs", cpu_tests::ipi_all_pairs),
     ("cpu_features_enabled", cpu_tests::features_enabled),
+    (
+        "debug_key_while_table_locked",
+        cpu_tests::debug_key_while_table_locked,
+    ),
     ("sched_spread", sched_tests::spread),
     ("sched_steal", sched_tests::steal),
     ("sched_preempt", sched_tests::preempt),
@@ -67,6 +72,12 @@ const TESTS: &[(&str, TestFn)] = &[
     ("kthread_churn", sched_tests::kthread_churn),
     ("kstack_guard", sched_tests::kstack_guard),
     ("affinity", sched_tests::affinity),
+];
+
+/// Tests that end the run on purpose: run only when the filter is their exact name.
+const FATAL_TESTS: &[(&str, TestFn)] = &[
+    ("watchdog_selftest_soft", watchdog_tests::soft),
+    ("watchdog_selftest_hard", watchdog_tests::hard),
 ];
 
 /// Whether the command line asks for the benchmarks.
@@ -98,7 +109,12 @@ pub fn run(filter: &str, cmdline: &str) -> bool {
     };
     kprintln!("ktest: running tests (filter {:?})", filter);
     let (mut passed, mut failed) = (0, 0);
-    for (name, f) in TESTS.iter().filter(|(n, _)| n.contains(filter)) {
+    let fatal = FATAL_TESTS.iter().filter(|(n, _)| *n == filter);
+    for (name, f) in TESTS
+        .iter()
+        .filter(|(n, _)| n.contains(filter))
+        .chain(fatal)
+    {
         match f(&ctx) {
             Ok(()) => {
                 rawprintln!("test {name} ... ok");

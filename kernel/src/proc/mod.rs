@@ -227,6 +227,13 @@ pub fn process_count() -> usize {
     PROCESSES.lock().len()
 }
 
+/// Runs `f` with the process table locked (a kernel test: an interrupt that
+/// arrives while its CPU holds the table).
+pub fn with_table_locked<R>(f: impl FnOnce() -> R) -> R {
+    let _table = PROCESSES.lock();
+    f()
+}
+
 /// Wait status for a normal exit with `code`.
 pub fn wstatus_exited(code: i32) -> i32 {
     (code & 0xff) << 8

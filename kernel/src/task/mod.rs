@@ -175,6 +175,12 @@ impl Thread {
         self.name.lock().clone()
     }
 
+    /// Runs `f` on the thread's name unless its lock is taken (for reports from
+    /// interrupt or NMI context, which must neither wait nor allocate).
+    pub fn try_with_name<R>(&self, f: impl FnOnce(&str) -> R) -> Option<R> {
+        self.name.try_lock().map(|n| f(&n))
+    }
+
     /// Renames the thread.
     pub fn set_name(&self, name: &str) {
         *self.name.lock() = String::from(name);
@@ -210,6 +216,7 @@ pub fn enter_idle() -> ! {
     IDLE[cpu].call_once(Context::current_cpu);
     timer::arm(cpu);
     loop {
+        crate::watchdog::touch(cpu);
         reap_zombies();
         cpu::disable_interrupts();
         if sched().has_work(cpu) {
@@ -228,6 +235,7 @@ pub fn enter_idle() -> ! {
 pub fn schedule(intent: Intent) {
     let irq = cpu::irq_save();
     let cpu = percpu::cpu_id();
+    crate::watchdog::touch(cpu);
     let d = sched().schedule(cpu, time::now_ns(), intent);
     if d.is_switch() {
         switch_mm(cpu, d.next.as_ref());
@@ -333,6 +341,9 @@ fn on_resched_ipi(_f: &mut trap::TrapFrame) {
 /// the interrupted code could be switched away (interrupts were on, no preemption
 /// lock held).
 fn on_trap_return(f: &mut trap::TrapFrame) {
+    if f.from_user() {
+        crate::watchdog::touch(percpu::cpu_id());
+    }
     if !started() || f.rflags & (1 << 9) == 0 {
         return;
     }

@@ -38,7 +38,8 @@ pub fn arm(cpu: usize) {
 }
 
 /// The LAPIC timer interrupt.
-pub fn on_timer(_f: &mut TrapFrame) {
+pub fn on_timer(f: &mut TrapFrame) {
+    crate::watchdog::on_tick(f);
     let cpu = percpu::cpu_id();
     percpu::this().timer_ticks.fetch_add(1, Ordering::Relaxed);
     let now = time::now_ns();

@@ -42,6 +42,9 @@ options:
   --qemu-arg ARG          extra QEMU argument (repeatable)
   --qemu BIN              QEMU binary (default: qemu-system-x86_64)
   --bios FILE             firmware for direct boot (default: /usr/share/qemu/qboot.rom)
+  --expect-watchdog KIND  test mode: pass only if the run ends in the kernel
+                          watchdog's report of a KIND (soft|hard) lockup, with
+                          every CPU's registers (the watchdog self-tests)
   -q, --quiet             do not echo the serial output (the log still gets it)
   --dry-run               print the QEMU command and exit
   -h, --help              this text
@@ -74,6 +77,8 @@ pub struct RunOptions {
     pub bios: String,
     pub quiet: bool,
     pub dry_run: bool,
+    /// `--expect-watchdog soft|hard`: the run must end in that watchdog report.
+    pub expect_watchdog: Option<String>,
 }
 
 impl Default for RunOptions {
@@ -100,6 +105,7 @@ impl Default for RunOptions {
             bios: DEFAULT_BIOS.into(),
             quiet: false,
             dry_run: false,
+            expect_watchdog: None,
         }
     }
 }
@@ -208,6 +214,13 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             "--bios" => o.bios = value(key)?,
             "-q" | "--quiet" => o.quiet = true,
             "--dry-run" => o.dry_run = true,
+            "--expect-watchdog" => {
+                let v = value(key)?;
+                if v != "soft" && v != "hard" {
+                    return Err(format!("--expect-watchdog takes soft or hard, not {v:?}"));
+                }
+                o.expect_watchdog = Some(v);
+            }
             _ => return Err(format!("unknown argument {arg:?}")),
         }
         if inline.is_some()
@@ -293,6 +306,13 @@ mod tests {
     }
 
     #[test]
+    fn expect_watchdog() {
+        assert_eq!(run(&[]).expect_watchdog, None);
+        let o = run(&["--expect-watchdog", "hard"]);
+        assert_eq!(o.expect_watchdog.as_deref(), Some("hard"));
+    }
+
+    #[test]
     fn explicit_empty_cmdline_wins_over_mode_default() {
         let o = run(&["--cmdline", ""]);
         assert_eq!(o.effective_cmdline(), "");
@@ -315,6 +335,7 @@ mod tests {
         assert!(p(&["--timeout", "-3"]).is_err());
         assert!(p(&["--bogus"]).is_err());
         assert!(p(&["--icount=1"]).is_err());
+        assert!(p(&["--expect-watchdog", "medium"]).is_err());
         assert_eq!(p(&["--help"]).unwrap(), Command::Help);
     }
 

@@ -25,4 +25,6 @@ pub(crate) mod fixtures {
     pub const MISMATCH: &str = include_str!("../tests/fixtures/mismatch.txt");
     pub const NO_SUMMARY: &str = include_str!("../tests/fixtures/no_summary.txt");
     pub const BENCH: &str = include_str!("../tests/fixtures/bench.txt");
+    pub const WATCHDOG_HARD: &str = include_str!("../tests/fixtures/watchdog_hard.txt");
+    pub const WATCHDOG_SOFT: &str = include_str!("../tests/fixtures/watchdog_soft.txt");
 }

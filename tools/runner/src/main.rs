@@ -421,7 +421,10 @@ fn run(opts: &RunOptions) -> i32 {
             verdict::run_mode_exit_code(end)
         }
         Mode::Test => {
-            let v = verdict::judge_test(log, end);
+            let v = match &opts.expect_watchdog {
+                Some(kind) => verdict::judge_watchdog(log, end, kind, opts.smp),
+                None => verdict::judge_test(log, end),
+            };
             if !v.ok() {
                 failure_report(&mut rep, &label, log, &v, &stderr_lines, opts);
             }

@@ -52,6 +52,8 @@ pub enum LineKind {
     Summary,
     Bench,
     Fatal,
+    /// A `WATCHDOG: ` line: the kernel's lockup watchdog fired.
+    Watchdog,
     /// The first line that contains `cpus online`.
     CpusOnline,
     Other,
@@ -68,6 +70,8 @@ pub struct SerialLog {
     pub summaries: Vec<Summary>,
     pub benches: Vec<Bench>,
     pub fatals: Vec<Fatal>,
+    /// `WATCHDOG: ` lines (lockups the kernel's watchdog reported).
+    pub watchdogs: Vec<Fatal>,
     /// Line number of the first line containing [`CPUS_ONLINE_MARKER`].
     pub cpus_online_line: Option<usize>,
     /// Index into `tests` of a failed test that may still receive detail lines.
@@ -103,6 +107,13 @@ impl SerialLog {
             self.open_failure = None;
         }
 
+        if is_watchdog(&line) {
+            self.watchdogs.push(Fatal {
+                line: line.clone(),
+                line_no,
+            });
+            return LineKind::Watchdog;
+        }
         if is_fatal(&line) {
             self.fatals.push(Fatal {
                 line: line.clone(),
@@ -186,6 +197,12 @@ pub fn message_part(line: &str) -> &str {
 pub fn is_fatal(line: &str) -> bool {
     let starts = |s: &str| s.starts_with("KERNEL PANIC") || s.starts_with("EXCEPTION");
     starts(line) || starts(message_part(line))
+}
+
+/// `WATCHDOG: ` at the start of the line (raw or after a log prefix): the
+/// kernel's lockup watchdog fired; every CPU's registers follow.
+pub fn is_watchdog(line: &str) -> bool {
+    line.starts_with("WATCHDOG: ") || message_part(line).starts_with("WATCHDOG: ")
 }
 
 /// `test <name> ... ok` / `test <name> ... FAILED`. Anything after the status
@@ -309,6 +326,29 @@ mod tests {
         assert!(parse_bench_line("bench x fast ns").is_none());
         assert!(parse_bench_line("bench x 12").is_none());
         assert!(parse_bench_line("benchmarks start").is_none());
+    }
+
+    #[test]
+    fn watchdog_lines() {
+        assert!(is_watchdog(
+            "WATCHDOG: hard lockup on cpu0: no timer interrupt for 1.0 s"
+        ));
+        assert!(is_watchdog(
+            "[   12.000100 cpu1] WATCHDOG: soft lockup on cpu1"
+        ));
+        assert!(!is_watchdog(
+            "watchdog: cpu1 idle context, NMI in kernel mode:"
+        ));
+        assert!(!is_watchdog(
+            "[    0.028091 cpu0] watchdog: soft and hard lockups after 1 s"
+        ));
+        let log = SerialLog::parse_all(fixtures::WATCHDOG_HARD);
+        assert_eq!(log.watchdogs.len(), 1);
+        assert!(
+            log.watchdogs[0]
+                .line
+                .starts_with("WATCHDOG: hard lockup on cpu0")
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Turns a parsed serial log plus the way QEMU ended into a verdict.
 
-use crate::serial::SerialLog;
+use crate::serial::{SerialLog, message_part};
 use std::fmt;
 use std::time::Duration;
 
@@ -34,6 +34,10 @@ impl fmt::Display for QemuEnd {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Problem {
     FailedTests(usize),
+    /// The kernel's lockup watchdog fired (the `WATCHDOG: ` line).
+    Watchdog(String),
+    /// A run that must end in a particular way (`--expect-watchdog`) did not.
+    Expectation(String),
     Fatal(String),
     TripleFault,
     GuestFailureExit,
@@ -54,6 +58,8 @@ impl Problem {
     pub fn tag(&self) -> &'static str {
         match self {
             Problem::FailedTests(_) => "failed-tests",
+            Problem::Watchdog(_) => "watchdog",
+            Problem::Expectation(_) => "expectation",
             Problem::Fatal(_) => "panic",
             Problem::TripleFault => "triple-fault",
             Problem::GuestFailureExit => "exit-35",
@@ -70,6 +76,12 @@ impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Problem::FailedTests(n) => write!(f, "{n} test(s) FAILED"),
+            Problem::Watchdog(line) => write!(
+                f,
+                "the kernel's lockup watchdog fired: {line} (every CPU's registers and \
+                 backtrace follow it in the log)"
+            ),
+            Problem::Expectation(what) => write!(f, "{what}"),
             Problem::Fatal(line) => write!(f, "the guest crashed: {line}"),
             Problem::TripleFault => write!(
                 f,
@@ -128,6 +140,9 @@ impl Verdict {
 /// Problems that come from how QEMU ended and from fatal lines; shared by the
 /// test and bench verdicts.
 fn crash_problems(log: &SerialLog, end: QemuEnd, problems: &mut Vec<Problem>) {
+    if let Some(w) = log.watchdogs.first() {
+        problems.push(Problem::Watchdog(w.line.clone()));
+    }
     if let Some(f) = log.fatals.first() {
         problems.push(Problem::Fatal(f.line.clone()));
     }
@@ -203,6 +218,93 @@ pub fn judge_test(log: &SerialLog, end: QemuEnd) -> Verdict {
         problems,
         notes,
     }
+}
+
+/// The function the watchdog self-tests spin in (kernel/src/ktest/watchdog_tests.rs);
+/// the stuck CPU's report must name it.
+pub const SELFTEST_SPIN_SYMBOL: &str = "watchdog_selftest_spin";
+
+/// Verdict for `--expect-watchdog KIND` (a watchdog self-test): the run passes
+/// (as one test) only if it ended in the watchdog's report of a `kind` lockup:
+/// the `WATCHDOG: <kind> lockup on cpuK` line, a register report from each of the
+/// `smp` CPUs, the stuck CPU's naming [`SELFTEST_SPIN_SYMBOL`] with a backtrace,
+/// then the panic and its failure exit.
+pub fn judge_watchdog(log: &SerialLog, end: QemuEnd, kind: &str, smp: u32) -> Verdict {
+    let mut problems = Vec::new();
+    let want = format!("WATCHDOG: {kind} lockup on cpu");
+    let fired = log.watchdogs.first().map(|w| message_part_owned(&w.line));
+    let stuck = match &fired {
+        None => {
+            problems.push(Problem::Expectation(format!(
+                "expected the watchdog to report a {kind} lockup; no `WATCHDOG:` line was printed"
+            )));
+            None
+        }
+        Some(line) if !line.starts_with(&want) => {
+            problems.push(Problem::Expectation(format!(
+                "expected a {kind} lockup, the watchdog said: {line}"
+            )));
+            None
+        }
+        Some(line) => line[want.len()..]
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .and_then(|n| n.parse::<u32>().ok()),
+    };
+    let start = log.watchdogs.first().map_or(usize::MAX, |w| w.line_no);
+    let after: Vec<(usize, &str)> = log
+        .lines
+        .iter()
+        .enumerate()
+        .skip(start)
+        .map(|(i, l)| (i + 1, message_part(l)))
+        .collect();
+    let header = |cpu: u32| format!("watchdog: cpu{cpu} ");
+    for cpu in 0..smp {
+        if !after.iter().any(|(_, l)| l.starts_with(&header(cpu))) {
+            problems.push(Problem::Expectation(format!(
+                "cpu{cpu} printed no register report after the WATCHDOG line"
+            )));
+        }
+    }
+    if let Some(k) = stuck {
+        let section: Vec<&str> = after
+            .iter()
+            .map(|(_, l)| *l)
+            .skip_while(|l| !l.starts_with(&header(k)))
+            .skip(1)
+            .take_while(|l| !l.starts_with("watchdog: cpu") && !l.starts_with("KERNEL PANIC"))
+            .collect();
+        let named = section.iter().any(|l| l.contains(SELFTEST_SPIN_SYMBOL));
+        let backtrace = section.iter().any(|l| l.trim() == "backtrace:");
+        if !named || !backtrace {
+            problems.push(Problem::Expectation(format!(
+                "the stuck cpu{k}'s report does not show it in `{SELFTEST_SPIN_SYMBOL}` with a \
+                 backtrace"
+            )));
+        }
+    }
+    if !log.fatals.iter().any(|f| f.line_no > start) {
+        problems.push(Problem::Expectation(
+            "no KERNEL PANIC followed the watchdog's report".into(),
+        ));
+    }
+    if end != QemuEnd::Exited(EXIT_FAILURE) {
+        problems.push(Problem::Expectation(format!(
+            "QEMU ended with {end}, not the panic's exit status {EXIT_FAILURE}"
+        )));
+    }
+    let ok = problems.is_empty();
+    Verdict {
+        passed: ok as usize,
+        failed: !ok as usize,
+        problems,
+        notes: Vec::new(),
+    }
+}
+
+fn message_part_owned(line: &str) -> String {
+    message_part(line).to_string()
 }
 
 /// Verdict for `--mode bench`: values never fail a run, crashes do.
@@ -369,6 +471,79 @@ mod tests {
         assert!(v.ok());
         let v = judge_bench(&log, QemuEnd::Exited(0));
         assert_eq!(tags(&v), ["triple-fault"]);
+    }
+
+    #[test]
+    fn watchdog_line_fails_the_run_first() {
+        let log = SerialLog::parse_all(fixtures::WATCHDOG_HARD);
+        let v = judge_test(&log, QemuEnd::Exited(EXIT_FAILURE));
+        assert_eq!(tags(&v), ["watchdog", "panic", "exit-35", "no-summary"]);
+        let msg = v.problems[0].to_string();
+        assert!(msg.contains("WATCHDOG: hard lockup on cpu0"), "{msg}");
+        // A watchdog report fails a run even when everything else looks fine.
+        let text =
+            "test a ... ok\n[    1.0 cpu1] WATCHDOG: soft lockup on cpu1: x\n1 passed, 0 failed\n";
+        let v = judge_test(&SerialLog::parse_all(text), QemuEnd::Exited(EXIT_SUCCESS));
+        assert_eq!(tags(&v), ["watchdog"]);
+    }
+
+    #[test]
+    fn expected_watchdog_reports_pass() {
+        for (text, kind) in [
+            (fixtures::WATCHDOG_HARD, "hard"),
+            (fixtures::WATCHDOG_SOFT, "soft"),
+        ] {
+            let log = SerialLog::parse_all(text);
+            let v = judge_watchdog(&log, QemuEnd::Exited(EXIT_FAILURE), kind, 2);
+            assert!(v.ok(), "{kind}: {:?}", v.problems);
+            assert_eq!((v.passed, v.failed), (1, 0));
+        }
+    }
+
+    #[test]
+    fn expected_watchdog_reports_that_fall_short_fail() {
+        let exp = |v: &Verdict| -> Vec<String> {
+            assert_eq!((v.passed, v.failed), (0, 1));
+            v.problems.iter().map(|p| p.to_string()).collect()
+        };
+        // Wrong kind.
+        let log = SerialLog::parse_all(fixtures::WATCHDOG_HARD);
+        let v = judge_watchdog(&log, QemuEnd::Exited(EXIT_FAILURE), "soft", 2);
+        assert!(
+            exp(&v)[0].contains("expected a soft lockup"),
+            "{:?}",
+            v.problems
+        );
+        // A CPU that never answered its NMI.
+        let v = judge_watchdog(&log, QemuEnd::Exited(EXIT_FAILURE), "hard", 3);
+        assert!(
+            exp(&v)
+                .iter()
+                .any(|p| p.contains("cpu2 printed no register report"))
+        );
+        // The stuck CPU's report lost its frames.
+        let cut: String = fixtures::WATCHDOG_HARD
+            .lines()
+            .filter(|l| !l.contains(SELFTEST_SPIN_SYMBOL))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let v = judge_watchdog(
+            &SerialLog::parse_all(&cut),
+            QemuEnd::Exited(EXIT_FAILURE),
+            "hard",
+            2,
+        );
+        assert!(
+            exp(&v).iter().any(|p| p.contains("stuck cpu0")),
+            "{:?}",
+            v.problems
+        );
+        // No watchdog at all: the spin ran into the runner's timeout.
+        let log = SerialLog::parse_all(fixtures::PASS);
+        let v = judge_watchdog(&log, QemuEnd::TimedOut(Duration::from_secs(60)), "hard", 2);
+        let e = exp(&v);
+        assert!(e[0].contains("no `WATCHDOG:` line"), "{e:?}");
+        assert!(e.iter().any(|p| p.contains("timed out")), "{e:?}");
     }
 
     #[test]
