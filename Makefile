@@ -29,6 +29,12 @@ UEFI       ?= 0
 # Per-run timeout (seconds) of the guest runs in `make test` and `make bench`.
 TIMEOUT       ?= 300
 BENCH_TIMEOUT ?= 600
+# `make fuzz`: the system-call fuzzer's seed, number of calls and threads, and the
+# run's timeout (seconds; the default allows about 300 calls/s).
+SEED          ?= 1
+CALLS         ?= 1000000
+THREADS       ?= 8
+FUZZ_TIMEOUT  ?= $(shell echo $$(( $(CALLS) / 300 + 300 )))
 # RETRY=1 (opt-in, for local use): a guest configuration that fails is run once
 # more, and a pass on the second attempt is reported as FLAKY (both logs are kept).
 # Off by default: `make test` passes only if every configuration passes first time.
@@ -70,7 +76,7 @@ ICOUNT_FLAG := $(if $(call on,$(ICOUNT)),--icount)
 
 .DEFAULT_GOAL := all
 .PHONY: all help deps kernel loader runner initramfs build \
-	run run-smp test check test-guest test-init-fail test-loom bench bench-linux debug iso usb run-iso run-usb clean
+	run run-smp test check test-guest test-init-fail test-loom bench bench-linux fuzz debug iso usb run-iso run-usb clean
 
 all: kernel loader initramfs runner
 
@@ -87,6 +93,7 @@ help:
 	@echo '  make test-guest  only the in-guest test matrix'
 	@echo '  make test-init-fail  boots with a missing and a bad init: must fail fast'
 	@echo '  make bench       in-guest benchmarks at SMP=$(SMP) (ICOUNT=1 adds an -icount pass)'
+	@echo '  make fuzz        the system-call fuzzer in the guest (SEED=$(SEED) CALLS=$(CALLS) THREADS=$(THREADS) SMP=$(SMP))'
 	@echo '  make debug       QEMU halted with a gdb server, gdb attached (tools/gdb/weft.gdb)'
 	@echo '  make iso / usb   build/weft.iso / build/weft.img with real Limine (LIMINE_DIR=...)'
 	@echo '  make run-iso / run-usb   boot those images under QEMU (SeaBIOS; UEFI=1 for OVMF)'
@@ -153,7 +160,7 @@ STD_OUT   := $(STD_DIR)/$(USER_TARGET)/std-unwind
 STD_CARGO  = CARGO_TARGET_DIR=$(STD_DIR) RUSTFLAGS= $(CARGO)
 
 USER_BINS += $(addprefix $(USER_OUT)/,$(USER_RUST)) $(addprefix $(USER_C_OUT)/,$(USER_C)) \
-	$(addprefix $(USER_C_OUT)/,$(USER_BAD)) $(STD_OUT)/stdtest
+	$(addprefix $(USER_C_OUT)/,$(USER_BAD)) $(STD_OUT)/stdtest $(USER_C_OUT)/fuzz
 
 # Busybox: Debian's busybox-static, pinned, fetched with `apt-get download` into
 # build/busybox/ (cached) and unpacked there with `dpkg-deb -x`; the initramfs gets
@@ -217,6 +224,11 @@ user-std: | deps
 	$(STD_CARGO) build --profile std-unwind --target $(USER_TARGET) -p weft-stdtest
 
 $(USER_C_OUT)/%: user/c/%.c | deps
+	@mkdir -p $(@D)
+	$(MUSL_GCC) $(USER_CFLAGS) -o $@ $<
+
+# The system-call fuzzer (user/fuzz/fuzz.c; docs/testing.md).
+$(USER_C_OUT)/fuzz: user/fuzz/fuzz.c | deps
 	@mkdir -p $(@D)
 	$(MUSL_GCC) $(USER_CFLAGS) -o $@ $<
 
@@ -346,6 +358,17 @@ test-guest: kernel loader initramfs runner
 	done
 	@$(RUNNER) summarize $(foreach c,$(TEST_MATRIX),$(BUILD)/results/smp$(firstword $(subst :, ,$(c)))-$(lastword $(subst :, ,$(c))).txt) \
 		$(foreach k,$(WATCHDOG_SELFTESTS),$(BUILD)/results/watchdog-$(k).txt)
+
+# ---- fuzzing --------------------------------------------------------------------------
+# /bin/fuzz as the guest's only program, judged like a test run: it prints
+# `test fuzz ... ok|FAILED` and `<N> passed, <M> failed` itself, so the runner
+# fails on a FAILED fuzz status, a kernel panic, an exception report, a triple
+# fault or a timeout (a hang).
+fuzz: kernel loader initramfs runner
+	@mkdir -p $(LOGS)
+	$(RUNNER) --mode test --smp $(SMP) --mem $(MEM) --timeout $(FUZZ_TIMEOUT) \
+		--cmdline '$(strip $(KARGS) RUN=/bin/fuzz SEED=$(SEED) CALLS=$(CALLS) THREADS=$(THREADS))' \
+		$(ICOUNT_FLAG) $(RUNNER_BOOT) --log $(LOGS)/fuzz-smp$(SMP)-seed$(SEED).log
 
 # ---- benchmarks -----------------------------------------------------------------------
 # Plain TCG first; with ICOUNT=1 a second pass under -icount shift=0

@@ -18,10 +18,46 @@ pub fn init() {
         crate::smp::handle_call_ipi(f)
     });
     trap::set_handler(vectors::APIC_ERROR, |_| kprintln!("apic: error interrupt"));
+    trap::set_report_hook(report_thread);
     trap::set_handler(14, on_page_fault);
     trap::set_handler(8, on_double_fault);
     for v in [0u8, 1, 3, 4, 5, 6, 7, 10, 11, 12, 13, 16, 17, 19, 20, 21] {
         trap::set_handler(v, on_exception);
+    }
+}
+
+/// The end of every crash report (exceptions through `trap::write_report`, and
+/// panics): the running user thread and, if it is inside a system call, the
+/// call's number and arguments, so that a crash names its trigger. Takes no lock.
+pub fn report_thread(w: &mut dyn core::fmt::Write) {
+    let Some((t, p)) = crate::proc::uthread::current_user() else {
+        return;
+    };
+    match weft_arch::syscall::current_syscall() {
+        Some((nr, a)) => {
+            let _ = writeln!(
+                w,
+                "  in system call: tid {} (pid {}) nr {} ({}) args {:#x} {:#x} {:#x} {:#x} {:#x} {:#x}",
+                t.tid(),
+                p.pid,
+                nr,
+                weft_abi::nr::name(nr as usize).unwrap_or("?"),
+                a[0],
+                a[1],
+                a[2],
+                a[3],
+                a[4],
+                a[5]
+            );
+        }
+        None => {
+            let _ = writeln!(
+                w,
+                "  thread: tid {} (pid {}), not in a system call",
+                t.tid(),
+                p.pid
+            );
+        }
     }
 }
 

@@ -24,6 +24,7 @@ fn panic(info: &PanicInfo) -> ! {
             let _ = writeln!(w, "  at {}:{}:{}", loc.file(), loc.line(), loc.column());
         }
         backtrace::print_from(w, rbp, 32);
+        crate::irq::report_thread(w);
     });
     qemu::exit(qemu::EXIT_FAILURE);
     cpu::halt_forever()

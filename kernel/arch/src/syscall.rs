@@ -22,6 +22,11 @@ pub const SYSCALL_VECTOR: u64 = 0x100;
 /// through `iretq` instead of `sysret`, which overwrites those two.
 pub const IRET_VECTOR: u64 = 0x101;
 
+/// `TrapFrame::vector` of a system call frame once the call is over (set just
+/// before the return to user mode), so that a crash report can tell whether the
+/// thread is inside a system call ([`current_syscall`]).
+pub const SYSCALL_DONE_VECTOR: u64 = 0x102;
+
 /// RFLAGS bits user mode may control (CF PF AF ZF SF TF DF OF AC ID and bit 1).
 const USER_RFLAGS: u64 = 0x0004_0dd5 | (1 << 21);
 const RFLAGS_IF: u64 = 1 << 9;
@@ -143,7 +148,41 @@ extern "C" fn weft_syscall_dispatch(frame: &mut TrapFrame) -> bool {
         // resume at address 0 instead, which faults in user mode (SIGSEGV).
         frame.rip = 0;
     }
-    frame.vector == SYSCALL_VECTOR
+    let sysret = frame.vector == SYSCALL_VECTOR;
+    // Neither return path reads `vector` again: mark the call as over.
+    frame.vector = SYSCALL_DONE_VECTOR;
+    sysret
+}
+
+/// The system call the running thread is inside, as (number, six arguments), for
+/// crash reports; `None` when it is not inside one.
+///
+/// Call it only while a *user* thread runs on this CPU (the kernel checks that
+/// first): its user-mode frame is the [`TrapFrame`] at the top of its kernel
+/// stack, where the syscall entry (and every trap from user mode) puts it. The
+/// frame says "in a system call" from the entry until just before the return
+/// ([`SYSCALL_DONE_VECTOR`]); a trap from user mode overwrites it with its own
+/// vector. The number is the one the call was entered with (rax is the result by
+/// the time it returns); the arguments are the registers as they are now.
+pub fn current_syscall() -> Option<(u64, [u64; 6])> {
+    let top = crate::percpu::this()
+        .kernel_stack_top
+        .load(Ordering::Relaxed);
+    let size = core::mem::size_of::<TrapFrame>() as u64;
+    if top < size || top % 16 != 0 {
+        return None;
+    }
+    // SAFETY: `kernel_stack_top` is the top of the running thread's own kernel
+    // stack (set at every switch to a thread with a stack; a user thread always
+    // has one), mapped for as long as the thread runs; the slot below it is
+    // reserved for the user frame and holds plain integers. A volatile read: the
+    // frame may be anything if the caller broke the rule above, never UB beyond a
+    // wrong answer as long as the stack is mapped.
+    let f = unsafe { core::ptr::read_volatile((top - size) as *const TrapFrame) };
+    if !matches!(f.vector, SYSCALL_VECTOR | IRET_VECTOR) || f.cs != USER_CS as u64 {
+        return None;
+    }
+    Some((f.error_code, [f.rdi, f.rsi, f.rdx, f.r10, f.r8, f.r9]))
 }
 
 /// Enters user mode with the register state `frame`: copies it into the slot at the
@@ -153,6 +192,7 @@ pub fn enter_user_with(frame: &TrapFrame) -> ! {
     crate::cpu::disable_interrupts();
     let mut f = *frame;
     sanitize_user_frame(&mut f);
+    f.vector = SYSCALL_DONE_VECTOR; // not inside a system call from here on
     if !is_canonical_user(f.rip) {
         f.rip = 0; // faults in user mode at address 0: the process gets SIGSEGV
     }

@@ -371,6 +371,31 @@ pub fn write_regs(w: &mut dyn Write, frame: &TrapFrame) {
     if !frame.from_user() {
         crate::backtrace::print_from(w, frame.rbp, 32);
     }
+    if let Some(hook) = report_hook() {
+        hook(w);
+    }
+}
+
+/// Writes what the kernel knows about the running thread into a crash report.
+pub type ReportHook = fn(&mut dyn Write);
+
+static REPORT_HOOK: AtomicPtr<()> = AtomicPtr::new(core::ptr::null_mut());
+
+/// Installs the function that ends every exception report with the running
+/// thread (the kernel: its tid and the system call it is in).
+pub fn set_report_hook(h: ReportHook) {
+    REPORT_HOOK.store(h as *mut (), Ordering::Release);
+}
+
+/// The installed report hook, if any.
+pub fn report_hook() -> Option<ReportHook> {
+    let p = REPORT_HOOK.load(Ordering::Acquire);
+    if p.is_null() {
+        None
+    } else {
+        // SAFETY: only `set_report_hook` stores into REPORT_HOOK, always a `ReportHook`.
+        Some(unsafe { core::mem::transmute::<*mut (), ReportHook>(p) })
+    }
 }
 
 /// Stops every other CPU (used on panic and fatal exceptions).
