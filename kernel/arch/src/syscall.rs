@@ -169,7 +169,7 @@ pub fn current_syscall() -> Option<(u64, [u64; 6])> {
         .kernel_stack_top
         .load(Ordering::Relaxed);
     let size = core::mem::size_of::<TrapFrame>() as u64;
-    if top < size || top % 16 != 0 {
+    if top < size || !top.is_multiple_of(16) {
         return None;
     }
     // SAFETY: `kernel_stack_top` is the top of the running thread's own kernel
